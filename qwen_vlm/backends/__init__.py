@@ -1,0 +1,40 @@
+"""Backends: where the model runs. Heavy dependencies load only when a backend is created."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigurationError
+from .base import Backend, GenerationRequest, GenerationResponse
+
+__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "create_backend"]
+
+BACKEND_NAMES = ("local", "openrouter", "openai")
+
+
+def create_backend(name: str, model: str | None, **options: Any) -> Backend:
+    """Create a backend by name.
+
+    Args:
+        name: ``"local"`` (transformers), ``"openrouter"``, or ``"openai"`` (any OpenAI-compatible server).
+        model: The model id (``None``: the backend's default model).
+        **options: Backend options (see :class:`~qwen_vlm.QwenVLM`).
+
+    Raises:
+        ConfigurationError: For an unknown backend name or options it does not take.
+        MissingDependencyError: When the backend's extra is not installed.
+    """
+    from ..models import DEFAULT_MODELS
+
+    if name not in BACKEND_NAMES:
+        raise ConfigurationError(
+            f"unknown backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}, or pass a Backend object"
+        )
+    model_id = model or DEFAULT_MODELS[name]  # type: ignore[index]
+    if name == "local":
+        from .local import LocalBackend
+
+        return LocalBackend(model_id, **options)
+    from .openrouter import OpenAICompatibleBackend
+
+    return OpenAICompatibleBackend(model_id, provider=name, **options)

@@ -1,0 +1,103 @@
+"""The backend boundary: chat requests with one image in, text out.
+
+A backend knows nothing about tasks. The client builds :class:`GenerationRequest` objects (an image and a
+prompt), hands a batch of them to :meth:`Backend.generate` (or :meth:`Backend.agenerate`) and parses the
+text of each :class:`GenerationResponse`.
+
+Error contract for implementations:
+
+* Raise an error whose ``whole_call`` is true (:class:`~qwen_vlm.errors.AuthenticationError`,
+  :class:`~qwen_vlm.errors.InsufficientCreditsError`, :class:`~qwen_vlm.errors.ModelNotFoundError`,
+  :class:`~qwen_vlm.errors.ConfigurationError`) when nothing in the call can succeed.
+* For a failure that concerns one request, return a response whose ``error`` is set (or raise any other
+  :class:`~qwen_vlm.errors.QwenVLMError` — the client then marks every request of that batch as failed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..models import ModelInfo
+from ..results import Usage
+
+if TYPE_CHECKING:
+    from ..errors import QwenVLMError
+    from ..images import ImageRef
+
+__all__ = ["Backend", "GenerationRequest", "GenerationResponse"]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image and one prompt to send to the model.
+
+    Attributes:
+        image: The validated image (a URL may still be undownloaded).
+        prompt: The user text, sent after the image.
+        max_tokens: Upper bound on generated tokens (reasoning included).
+        temperature: Sampling temperature; ``None`` or ``0`` means greedy.
+        enable_thinking: ``True``/``False`` to switch reasoning on/off; ``None`` for the model default.
+        json_schema: A JSON schema the answer must follow (structured output), if any.
+        needs_geometry: The answer holds coordinates: the backend must report ``input_size``.
+        task: The task name, for logs and servers that want to know.
+    """
+
+    image: ImageRef
+    prompt: str
+    max_tokens: int
+    temperature: float | None = None
+    enable_thinking: bool | None = None
+    json_schema: dict[str, Any] | None = None
+    needs_geometry: bool = False
+    task: str = "unconstrained"
+
+
+@dataclass(frozen=True)
+class GenerationResponse:
+    """What the model produced for one request.
+
+    Attributes:
+        text: The answer text (may still contain ``<think>...</think>`` for local models).
+        thinking: Reasoning text the server returned separately, if any.
+        input_size: ``(width, height)`` of the image as the model saw it (after any resize), if known.
+        usage: Token counts and cost, if reported.
+        finish_reason: Why generation stopped (``"stop"``, ``"length"``...), if known.
+        error: Set when this request failed; the other fields are then best effort.
+    """
+
+    text: str
+    thinking: str | None = None
+    input_size: tuple[int, int] | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    error: QwenVLMError | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the client needs from a backend.
+
+    Attributes:
+        info: The model being served (family, thinking support...).
+        max_batch_size: How many requests one :meth:`generate` call should carry (1 for HTTP backends,
+            which parallelise over requests instead).
+        max_concurrency: How many :meth:`generate` calls may run at once.
+    """
+
+    info: ModelInfo
+    max_batch_size: int
+    max_concurrency: int
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Run a batch of requests, returning one response per request, in order."""
+        ...
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Async version of :meth:`generate`."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (HTTP connections, model memory)."""
+        ...

@@ -1,0 +1,168 @@
+"""The exception tree of qwen_vlm.
+
+Every exception the SDK raises on purpose derives from :class:`QwenVLMError`::
+
+    QwenVLMError
+    ├── ConfigurationError          bad option, unknown/mismatched model, missing API key   (whole call)
+    │   └── MissingDependencyError  an optional extra is not installed (also an ImportError) (whole call)
+    ├── ImageError                  an input image cannot be read; ``.index`` names it       (whole call)
+    ├── OutputParseError            the model's answer could not be parsed (``strict=True``)  (per image)
+    └── BackendError                a request to the model failed                            (per image)
+        ├── AuthenticationError     401/403: the key is missing, wrong or not allowed         (whole call)
+        ├── InsufficientCreditsError 402: the account has no credits left                     (whole call)
+        ├── ModelNotFoundError      the server or hub does not know the model                 (whole call)
+        ├── BadRequestError         400: the server rejected the request as malformed
+        ├── RateLimitError          429 after all retries; ``.retry_after`` when known
+        ├── RequestTimeoutError     408 or no answer within ``timeout``
+        ├── ServerError             5xx, or an error object inside an HTTP 200 body
+        ├── TokenLimitError         the answer was cut at ``max_tokens`` before any content
+        └── OutOfMemoryError        the device ran out of memory; ``.batch_size`` says with how many images
+
+*Whole call* errors are raised at once, even in the middle of a batch: nothing else could succeed.
+*Per image* errors are recorded on that image's result (``result.error``) so a batch never loses the other
+images' work; pass ``strict=True`` to a task method to have them raised instead.
+
+Messages never contain API keys.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BackendError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ImageError",
+    "InsufficientCreditsError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "OutOfMemoryError",
+    "OutputParseError",
+    "QwenVLMError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ServerError",
+    "TokenLimitError",
+]
+
+
+class QwenVLMError(Exception):
+    """Base class of every error raised by qwen_vlm."""
+
+    #: True when the error concerns the whole call (raised at once, never recorded per image).
+    whole_call: bool = False
+
+
+class ConfigurationError(QwenVLMError, ValueError):
+    """The client or a call is configured wrongly (unknown model, backend mismatch, missing key...)."""
+
+    whole_call = True
+
+
+class MissingDependencyError(ConfigurationError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{purpose} needs the '{package}' package, which is not installed. "
+            f'Install it with: pip install "qwen-vlm[{extra}]"'
+        )
+
+
+class ImageError(QwenVLMError, ValueError):
+    """An input image could not be read.
+
+    Attributes:
+        index: Position of the bad image in the batch (``None`` for a single image).
+    """
+
+    whole_call = True
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        self.index = index
+        where = f"image {index}" if index is not None else "image"
+        super().__init__(f"{where}: {message}")
+
+
+class OutputParseError(QwenVLMError):
+    """The model answered, but the answer could not be parsed into the task's result.
+
+    Attributes:
+        text: The raw model output.
+    """
+
+    def __init__(self, message: str, text: str = "") -> None:
+        self.text = text
+        super().__init__(message)
+
+
+class BackendError(QwenVLMError):
+    """A request to the model failed.
+
+    Attributes:
+        status_code: The HTTP status code when there was one.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class AuthenticationError(BackendError):
+    """The API key is missing, invalid or not allowed to use this model (401/403)."""
+
+    whole_call = True
+
+
+class InsufficientCreditsError(BackendError):
+    """The account has run out of credits (402)."""
+
+    whole_call = True
+
+
+class ModelNotFoundError(BackendError):
+    """The server or the model hub does not know this model id."""
+
+    whole_call = True
+
+
+class BadRequestError(BackendError):
+    """The server rejected the request as malformed (400)."""
+
+
+class RateLimitError(BackendError):
+    """Rate limited (429) after all retries.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait, when it said.
+    """
+
+    def __init__(self, message: str, status_code: int | None = 429, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status_code)
+
+
+class RequestTimeoutError(BackendError):
+    """The request timed out (408, or no answer within the client's ``timeout``)."""
+
+
+class ServerError(BackendError):
+    """The server failed (5xx), or reported an error inside an HTTP 200 body."""
+
+
+class TokenLimitError(BackendError):
+    """The model stopped at ``max_tokens`` before producing any answer (often: reasoning used the budget)."""
+
+
+class OutOfMemoryError(BackendError):
+    """The device ran out of memory.
+
+    Attributes:
+        batch_size: How many images were in the batch that ran out of memory.
+    """
+
+    def __init__(self, message: str, batch_size: int) -> None:
+        self.batch_size = batch_size
+        super().__init__(message)

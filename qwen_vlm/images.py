@@ -1,0 +1,276 @@
+"""Image inputs: anything a user may pass → a validated RGB PIL image; encoding for the wire.
+
+Accepted inputs (:data:`ImageInput`): a PIL image, a path (``str`` or :class:`pathlib.Path`), raw encoded
+bytes, a numpy ``HxWx3`` (or ``HxW``/``HxWx4``) ``uint8`` array, a ``data:`` URL, or an ``http(s)`` URL.
+URLs are downloaded only when pixels are needed (local inference, or a task whose answer is converted to
+pixel coordinates); otherwise remote backends pass them through untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeAlias
+
+__all__ = [
+    "DOWNLOAD_TIMEOUT",
+    "MAX_DOWNLOAD_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "ImageInput",
+    "ImageRef",
+    "encode_jpeg",
+    "is_image_input",
+    "load_image",
+    "prepare_images",
+    "to_data_url",
+]
+
+#: Anything accepted as one image.
+ImageInput: TypeAlias = Union[Image.Image, str, Path, bytes, Any]
+
+#: Images with more pixels than this are refused (decompression-bomb guard): 16384 x 16384.
+MAX_IMAGE_PIXELS = 16384 * 16384
+#: Largest download accepted for an http(s) image, in bytes.
+MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+#: Seconds allowed for downloading an http(s) image.
+DOWNLOAD_TIMEOUT = 30.0
+
+
+def _is_numpy_array(obj: object) -> bool:
+    return type(obj).__module__ == "numpy" and hasattr(obj, "__array_interface__")
+
+
+def is_image_input(obj: object) -> bool:
+    """Return True if ``obj`` looks like a single image (as opposed to a list of images)."""
+    return isinstance(obj, (Image.Image, str, Path, bytes, bytearray, memoryview)) or _is_numpy_array(obj)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB; transparent pixels become white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit grayscale: scale 0-65535 down to 0-255 instead of clipping.
+        img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    elif img.mode == "F":
+        img = img.convert("L")
+    return img.convert("RGB")
+
+
+def _check_size(width: int, height: int, index: int | None) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageError(f"the image has zero size ({width}x{height}); pass an image with pixels", index)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(
+            f"the image is {width}x{height} = {width * height} pixels, more than the {MAX_IMAGE_PIXELS} "
+            "allowed (decompression-bomb guard); downscale it first or raise "
+            "qwen_vlm.images.MAX_IMAGE_PIXELS",
+            index,
+        )
+
+
+def _decode(data: bytes, what: str, index: int | None) -> Image.Image:
+    if not data:
+        raise ImageError(f"{what} is empty (0 bytes)", index)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            _check_size(img.width, img.height, index)
+            img.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{what} is too large to decode safely ({exc})", index) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{what} is not an image PIL can read (expected JPEG, PNG, WebP, ...)", index
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{what} could not be decoded, it may be truncated or corrupt ({exc})", index) from None
+    return _finish(img, index)
+
+
+def _finish(img: Image.Image, index: int | None) -> Image.Image:
+    _check_size(img.width, img.height, index)
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception:  # a broken EXIF block must not make the image unusable
+        pass
+    return _to_rgb(img)
+
+
+def _from_numpy(arr: Any, index: int | None) -> Image.Image:
+    shape = tuple(arr.shape)
+    dtype = str(arr.dtype)
+    if dtype != "uint8":
+        raise ImageError(
+            f"numpy arrays must be uint8 (got dtype {dtype}); convert with arr.astype('uint8')", index
+        )
+    if len(shape) == 3 and shape[2] in (3, 4):
+        mode = "RGB" if shape[2] == 3 else "RGBA"
+    elif len(shape) == 2:
+        mode = "L"
+    else:
+        raise ImageError(f"numpy arrays must be HxWx3 RGB (got shape {shape})", index)
+    _check_size(shape[1], shape[0], index)
+    return _to_rgb(Image.fromarray(arr, mode=mode))
+
+
+def _from_data_url(url: str, index: int | None) -> Image.Image:
+    header, sep, payload = url.partition(",")
+    if not sep:
+        raise ImageError("malformed data: URL (no ',' before the payload)", index)
+    try:
+        if header.endswith(";base64"):
+            data = base64.b64decode(payload, validate=False)
+        else:
+            data = urllib.request.unquote_to_bytes(payload)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageError(f"data: URL payload is not valid base64 ({exc})", index) from None
+    return _decode(data, "the data: URL", index)
+
+
+def _download(url: str, index: int | None) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "qwen-vlm"})
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            data: bytes = response.read(MAX_DOWNLOAD_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise ImageError(f"downloading {url} failed with HTTP {exc.code}", index) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ImageError(f"downloading {url} failed ({exc}); check the URL or pass a local file", index) from None
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ImageError(f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes", index)
+    return data
+
+
+def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
+    """Read any accepted image input into an RGB PIL image, downloading http(s) URLs.
+
+    Args:
+        image: The image input.
+        index: Its position in a batch, used in error messages.
+
+    Returns:
+        An RGB image with EXIF orientation applied.
+
+    Raises:
+        ImageError: If the input is missing, not an image, truncated, empty or too large.
+    """
+    if isinstance(image, Image.Image):
+        return _finish(image, index)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return _decode(bytes(image), "the bytes", index)
+    if _is_numpy_array(image):
+        return _from_numpy(image, index)
+    if isinstance(image, Path) or isinstance(image, str):
+        text = str(image)
+        if isinstance(image, str):
+            lowered = text[:16].lower()
+            if lowered.startswith("data:"):
+                return _from_data_url(text, index)
+            if lowered.startswith(("http://", "https://")):
+                return _decode(_download(text, index), f"the download from {text}", index)
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise ImageError(f"file not found: {text!r}; check the path (relative to {Path.cwd()})", index)
+        if not path.is_file():
+            raise ImageError(f"{text!r} is not a file", index)
+        return _decode(path.read_bytes(), f"file {text!r}", index)
+    raise ImageError(
+        f"unsupported image type {type(image).__name__}; pass a PIL image, a path, bytes, a numpy "
+        "HxWx3 uint8 array, a data: URL or an http(s) URL",
+        index,
+    )
+
+
+@dataclass
+class ImageRef:
+    """A validated image input; http(s) URLs stay undownloaded until pixels are needed.
+
+    Attributes:
+        index: Position in the batch (``None`` for a single image).
+        url: The http(s) URL when the input was one.
+    """
+
+    index: int | None
+    url: str | None = None
+    _image: Image.Image | None = field(default=None, repr=False)
+    _source: ImageInput = field(default=None, repr=False)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the pixels are in memory."""
+        return self._image is not None
+
+    def pil(self) -> Image.Image:
+        """The RGB image, downloading the URL on first use.
+
+        Raises:
+            ImageError: If the download or decoding fails.
+        """
+        if self._image is None:
+            self._image = load_image(self._source if self.url is None else self.url, self.index)
+        return self._image
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the original image (downloads a URL if needed)."""
+        return self.pil().size
+
+
+def prepare_images(images: Sequence[ImageInput], *, single: bool) -> list[ImageRef]:
+    """Validate every input up front, so a bad one fails before anything is sent or loaded.
+
+    Args:
+        images: The inputs.
+        single: Whether the user passed one image (error messages then carry no index).
+
+    Returns:
+        One :class:`ImageRef` per input, in order.
+
+    Raises:
+        ImageError: Naming the first bad input.
+    """
+    refs: list[ImageRef] = []
+    for i, image in enumerate(images):
+        index = None if single else i
+        if isinstance(image, str) and image[:8].lower().startswith(("http://", "https:/")):
+            refs.append(ImageRef(index, url=image, _source=image))
+        else:
+            refs.append(ImageRef(index, _image=load_image(image, index), _source=None))
+    return refs
+
+
+def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    """Encode an RGB image as JPEG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def to_data_url(data: bytes, mime: str = "image/jpeg") -> str:
+    """Wrap encoded image bytes in a base64 ``data:`` URL."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

@@ -1,0 +1,281 @@
+"""Typed results, one per task: small frozen dataclasses with the raw text one attribute away.
+
+Every result has:
+
+* ``text``: the raw model output (answer part, thinking removed),
+* ``thinking``: the reasoning text, or ``None``,
+* ``model``: the model id that answered,
+* ``usage``: token counts and cost (:class:`Usage`) when known, else ``None``,
+* ``error``: ``None`` on success, otherwise a human-readable reason this image failed.
+
+A result with ``error`` set never looks like an empty success: check ``result.ok``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+__all__ = [
+    "Classification",
+    "Detection",
+    "Detections",
+    "Extraction",
+    "MultiLabelClassification",
+    "Point",
+    "Points",
+    "Result",
+    "TextRegion",
+    "TextResult",
+    "Usage",
+]
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts (and cost, when the server reports it) for one request.
+
+    Attributes:
+        prompt_tokens: Tokens in the prompt, image included.
+        completion_tokens: Tokens generated, reasoning included.
+        total_tokens: Their sum.
+        reasoning_tokens: Tokens spent on reasoning, when reported.
+        cost: Cost in the server's currency (OpenRouter: USD credits), when reported.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int | None = None
+    cost: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """Fields shared by every task result."""
+
+    text: str = ""
+    thinking: str | None = None
+    model: str = ""
+    usage: Usage | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when this image succeeded (``error is None``)."""
+        return self.error is None
+
+    def _tail(self) -> str:
+        return f", error={self.error!r})" if self.error else ")"
+
+
+@dataclass(frozen=True)
+class TextRegion:
+    """A piece of text located in the image (OCR text spotting or QwenVL-HTML document parsing).
+
+    Attributes:
+        text: The text content.
+        xyxy: ``(x1, y1, x2, y2)`` in pixels of the original image.
+        tag: The HTML tag for document parsing (``"p"``, ``"h2"``...), else ``None``.
+        raw_box: The box as the model wrote it.
+        attrs: Other attributes (``class`` of an HTML element...).
+    """
+
+    text: str
+    xyxy: tuple[float, float, float, float]
+    tag: str | None = None
+    raw_box: tuple[float, float, float, float] | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextResult(Result):
+    """A free-text answer (prompt, OCR, VQA, caption).
+
+    Attributes:
+        regions: Located text, when the model answered with boxes (text spotting, QwenVL HTML).
+    """
+
+    regions: tuple[TextRegion, ...] = ()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"TextResult({_short(self.text)!r}{self._tail()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Classification(Result):
+    """A single-label classification.
+
+    Attributes:
+        label: One of the given classes, or ``None`` (then ``error`` says why).
+        classes: The classes the model chose from.
+    """
+
+    label: str | None = None
+    classes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Classification(label={self.label!r}{self._tail()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiLabelClassification(Result):
+    """A multi-label classification.
+
+    Attributes:
+        labels: The subset of ``classes`` present in the image, in the order of ``classes``.
+        classes: The classes the model chose from.
+    """
+
+    labels: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"MultiLabelClassification(labels={list(self.labels)!r}{self._tail()}"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object.
+
+    Attributes:
+        label: The label the model gave (``None`` only when it gave none).
+        xyxy: ``(x1, y1, x2, y2)`` in pixels of the original image, clamped to it.
+        raw_box: The box exactly as the model wrote it (its family's native convention).
+        attrs: Any other keys the model returned for this object.
+    """
+
+    label: str | None
+    xyxy: tuple[float, float, float, float]
+    raw_box: tuple[float, float, float, float] | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def width(self) -> float:
+        """Box width in pixels."""
+        return self.xyxy[2] - self.xyxy[0]
+
+    @property
+    def height(self) -> float:
+        """Box height in pixels."""
+        return self.xyxy[3] - self.xyxy[1]
+
+    def __repr__(self) -> str:
+        box = ", ".join(f"{v:.1f}" for v in self.xyxy)
+        return f"Detection({self.label!r}, xyxy=({box}))"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Detections(Result, Sequence[Detection]):
+    """Object detection output: a sequence of :class:`Detection`.
+
+    Attributes:
+        detections: The boxes, in the model's order.
+        image_size: ``(width, height)`` of the original image.
+        classes: The classes asked for (``None``: open detection).
+    """
+
+    detections: tuple[Detection, ...] = ()
+    image_size: tuple[int, int] | None = None
+    classes: tuple[str, ...] | None = None
+
+    @overload
+    def __getitem__(self, index: int) -> Detection: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Detection, ...]: ...
+    def __getitem__(self, index: int | slice) -> Detection | tuple[Detection, ...]:
+        return self.detections[index]
+
+    def __len__(self) -> int:
+        return len(self.detections)
+
+    def __iter__(self) -> Iterator[Detection]:
+        return iter(self.detections)
+
+    @property
+    def xyxy(self) -> list[tuple[float, float, float, float]]:
+        """All boxes, in pixels of the original image."""
+        return [d.xyxy for d in self.detections]
+
+    @property
+    def labels(self) -> list[str | None]:
+        """All labels."""
+        return [d.label for d in self.detections]
+
+    def __repr__(self) -> str:
+        return f"Detections({list(self.detections)!r}{self._tail()}"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One located point.
+
+    Attributes:
+        label: The label the model gave (``None`` only when it gave none).
+        xy: ``(x, y)`` in pixels of the original image, clamped to it.
+        raw_point: The point as the model wrote it.
+        attrs: Any other keys the model returned.
+    """
+
+    label: str | None
+    xy: tuple[float, float]
+    raw_point: tuple[float, float] | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Point({self.label!r}, xy=({self.xy[0]:.1f}, {self.xy[1]:.1f}))"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Points(Result, Sequence[Point]):
+    """Point grounding output: a sequence of :class:`Point`.
+
+    Attributes:
+        points: The points, in the model's order.
+        image_size: ``(width, height)`` of the original image.
+        classes: The classes asked for.
+    """
+
+    points: tuple[Point, ...] = ()
+    image_size: tuple[int, int] | None = None
+    classes: tuple[str, ...] | None = None
+
+    @overload
+    def __getitem__(self, index: int) -> Point: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Point, ...]: ...
+    def __getitem__(self, index: int | slice) -> Point | tuple[Point, ...]:
+        return self.points[index]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __iter__(self) -> Iterator[Point]:
+        return iter(self.points)
+
+    def __repr__(self) -> str:
+        return f"Points({list(self.points)!r}{self._tail()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extraction(Result):
+    """Structured output.
+
+    Attributes:
+        data: The parsed JSON (a ``dict``), or an instance of the pydantic model passed as schema;
+            ``None`` when parsing or validation failed (``error`` says why).
+    """
+
+    data: Any = None
+
+    def __repr__(self) -> str:
+        return f"Extraction(data={self.data!r}{self._tail()}"
