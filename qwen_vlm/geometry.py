@@ -46,9 +46,7 @@ def smart_resize(
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if max(width, height) / min(width, height) > _MAX_RATIO:
-        raise ValueError(
-            f"aspect ratio must be at most {_MAX_RATIO}:1 for Qwen-VL, got {width}x{height}"
-        )
+        raise ValueError(f"aspect ratio must be at most {_MAX_RATIO}:1 for Qwen-VL, got {width}x{height}")
     h_bar = max(factor, round(height / factor) * factor)
     w_bar = max(factor, round(width / factor) * factor)
     if h_bar * w_bar > max_pixels:
@@ -89,7 +87,8 @@ def box_to_pixels(
         input_size: ``(width, height)`` of the image the model saw; needed for ``"absolute"``.
 
     Returns:
-        The box in pixels, or ``None`` when it is degenerate (zero area after clamping, or x2 <= x1 / y2 <= y1).
+        The box in pixels, or ``None`` when it is degenerate (x2 <= x1, y2 <= y1, or no area after
+        clamping).
     """
     sx, sy = _scales(fmt, image_size, input_size)
     w, h = image_size

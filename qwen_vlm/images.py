@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
 if TYPE_CHECKING:
-    from typing_extensions import TypeAlias
+    from typing import TypeAlias
 
 __all__ = [
     "DOWNLOAD_TIMEOUT",
@@ -40,7 +39,7 @@ __all__ = [
 ]
 
 #: Anything accepted as one image.
-ImageInput: TypeAlias = Union[Image.Image, str, Path, bytes, Any]
+ImageInput: TypeAlias = Image.Image | str | Path | bytes | Any
 
 #: Images with more pixels than this are refused (decompression-bomb guard): 16384 x 16384.
 MAX_IMAGE_PIXELS = 16384 * 16384
@@ -108,16 +107,16 @@ def _decode(data: bytes, what: str, index: int | None) -> Image.Image:
             f"{what} is not an image PIL can read (expected JPEG, PNG, WebP, ...)", index
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{what} could not be decoded, it may be truncated or corrupt ({exc})", index) from None
+        raise ImageError(
+            f"{what} could not be decoded, it may be truncated or corrupt ({exc})", index
+        ) from None
     return _finish(img, index)
 
 
 def _finish(img: Image.Image, index: int | None) -> Image.Image:
     _check_size(img.width, img.height, index)
-    try:
+    with contextlib.suppress(Exception):  # a broken EXIF block must not make the image unusable
         img = ImageOps.exif_transpose(img) or img
-    except Exception:  # a broken EXIF block must not make the image unusable
-        pass
     return _to_rgb(img)
 
 
@@ -146,13 +145,18 @@ def _from_data_url(url: str, index: int | None) -> Image.Image:
         if header.endswith(";base64"):
             data = base64.b64decode(payload, validate=False)
         else:
-            data = urllib.request.unquote_to_bytes(payload)
+            from urllib.parse import unquote_to_bytes
+
+            data = unquote_to_bytes(payload)
     except (binascii.Error, ValueError) as exc:
         raise ImageError(f"data: URL payload is not valid base64 ({exc})", index) from None
     return _decode(data, "the data: URL", index)
 
 
 def _download(url: str, index: int | None) -> bytes:
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": "qwen-vlm"})
     try:
         with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
@@ -160,7 +164,9 @@ def _download(url: str, index: int | None) -> bytes:
     except urllib.error.HTTPError as exc:
         raise ImageError(f"downloading {url} failed with HTTP {exc.code}", index) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise ImageError(f"downloading {url} failed ({exc}); check the URL or pass a local file", index) from None
+        raise ImageError(
+            f"downloading {url} failed ({exc}); check the URL or pass a local file", index
+        ) from None
     if len(data) > MAX_DOWNLOAD_BYTES:
         raise ImageError(f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes", index)
     return data
@@ -185,7 +191,7 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
         return _decode(bytes(image), "the bytes", index)
     if _is_numpy_array(image):
         return _from_numpy(image, index)
-    if isinstance(image, Path) or isinstance(image, str):
+    if isinstance(image, (Path, str)):
         text = str(image)
         if isinstance(image, str):
             lowered = text[:16].lower()

@@ -1,0 +1,85 @@
+"""qwen_vlm: run Qwen vision-language models on images and get typed results.
+
+>>> from qwen_vlm import QwenVLM                       # doctest: +SKIP
+>>> vlm = QwenVLM("Qwen/Qwen3-VL-2B-Instruct")         # doctest: +SKIP
+>>> vlm.detect("cats.jpg", ["cat"])                    # doctest: +SKIP
+
+Importing this package loads neither torch, transformers nor openai; they load when a backend that needs
+them is created.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .backends import Backend, GenerationRequest, GenerationResponse
+from .client import AsyncQwenVLM, QwenVLM
+from .errors import (
+    AuthenticationError,
+    BackendError,
+    BadRequestError,
+    ConfigurationError,
+    ImageError,
+    InsufficientCreditsError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+    OutputParseError,
+    QwenVLMError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    TokenLimitError,
+)
+from .models import ModelInfo, list_models
+from .results import (
+    Classification,
+    Detection,
+    Detections,
+    Extraction,
+    MultiLabelClassification,
+    Point,
+    Points,
+    Result,
+    TextRegion,
+    TextResult,
+    Usage,
+)
+from .tasks import parse
+
+__all__ = [
+    "AsyncQwenVLM",
+    "AuthenticationError",
+    "Backend",
+    "BackendError",
+    "BadRequestError",
+    "Classification",
+    "ConfigurationError",
+    "Detection",
+    "Detections",
+    "Extraction",
+    "GenerationRequest",
+    "GenerationResponse",
+    "ImageError",
+    "InsufficientCreditsError",
+    "MissingDependencyError",
+    "ModelInfo",
+    "ModelNotFoundError",
+    "MultiLabelClassification",
+    "OutOfMemoryError",
+    "OutputParseError",
+    "Point",
+    "Points",
+    "QwenVLM",
+    "QwenVLMError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "Result",
+    "ServerError",
+    "TextRegion",
+    "TextResult",
+    "TokenLimitError",
+    "Usage",
+    "__version__",
+    "list_models",
+    "parse",
+]

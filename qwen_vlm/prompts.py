@@ -1,0 +1,109 @@
+"""Every prompt the SDK sends, in one place (pure functions).
+
+The text built here is sent verbatim as the user message, after the image. ``docs/prompts.md`` shows each
+one exactly as sent; ``PROMPT_VERSION`` changes whenever any wording changes, so results can be traced to
+the prompts that produced them. Phrasings follow Qwen's official cookbooks (see ``docs/prompts.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "PROMPT_VERSION",
+    "caption_prompt",
+    "classify_multi_prompt",
+    "classify_prompt",
+    "detect_prompt",
+    "extract_prompt",
+    "ocr_prompt",
+    "point_prompt",
+]
+
+#: Changes whenever the wording of any prompt changes.
+PROMPT_VERSION = "2026-11-24.1"
+
+
+def _quoted(classes: Sequence[str]) -> str:
+    return ", ".join(json.dumps(c, ensure_ascii=False) for c in classes)
+
+
+def ocr_prompt() -> str:
+    """Plain OCR: every piece of text, in reading order, nothing else."""
+    return (
+        "Read all the text in the image, in reading order, line by line. "
+        "Output only the text, without any commentary."
+    )
+
+
+def caption_prompt(detailed: bool) -> str:
+    """A one-sentence caption, or a detailed paragraph."""
+    if detailed:
+        return (
+            "Describe this image in detail in one paragraph: the main subjects and what they are doing, "
+            "their appearance, the setting, and any visible text."
+        )
+    return "Describe this image in one sentence."
+
+
+def classify_prompt(classes: Sequence[str]) -> str:
+    """Single-label classification, constrained to ``classes``, answered as JSON."""
+    return (
+        f"Classify this image into exactly one of the following classes: {_quoted(classes)}. "
+        'Answer in JSON format as {"label": "<class>"}, using one of the classes exactly as written.'
+    )
+
+
+def classify_multi_prompt(classes: Sequence[str]) -> str:
+    """Multi-label classification: the subset of ``classes`` present, answered as a JSON list."""
+    return (
+        f"Which of the following classes are present in this image: {_quoted(classes)}? "
+        "Answer in JSON format with a list of the classes that are present, using the classes exactly "
+        "as written, or [] if none of them are."
+    )
+
+
+def detect_prompt(classes: Sequence[str] | None) -> str:
+    """Object detection, in the phrasing Qwen-VL was trained on (one box per instance)."""
+    if classes:
+        categories = ", ".join(classes)
+        return (
+            f'Locate every instance that belongs to the following categories: "{categories}". '
+            'Report bbox coordinates in JSON format as a list of {"bbox_2d": [x1, y1, x2, y2], '
+            '"label": "<category>"}.'
+        )
+    return (
+        "Locate every distinct prominent object in this image and give each a short label. "
+        'Report bbox coordinates in JSON format as a list of {"bbox_2d": [x1, y1, x2, y2], '
+        '"label": "<label>"}.'
+    )
+
+
+def point_prompt(classes: Sequence[str]) -> str:
+    """Point grounding: one point per instance."""
+    categories = ", ".join(classes)
+    return (
+        f'Locate every instance that belongs to the following categories: "{categories}". '
+        'Output the point coordinates in JSON format as a list of {"point_2d": [x, y], '
+        '"label": "<category>"}.'
+    )
+
+
+def extract_prompt(fields: Mapping[str, str] | None, json_schema: Mapping[str, Any] | None) -> str:
+    """Structured extraction from field descriptions or a JSON schema."""
+    if json_schema is not None:
+        schema = json.dumps(json_schema, ensure_ascii=False)
+        return (
+            "Extract information from this image as one JSON object that follows this JSON schema:\n"
+            f"{schema}\n"
+            "Use null for values that are not visible. Output only the JSON object."
+        )
+    assert fields is not None
+    lines = "\n".join(f"- {json.dumps(k, ensure_ascii=False)}: {v}" for k, v in fields.items())
+    return (
+        "Extract the following fields from this image and answer in JSON format with one object "
+        f"that has exactly these keys:\n{lines}\n"
+        "Use null for a field that is not visible. Output only the JSON object."
+    )

@@ -1,0 +1,304 @@
+"""Tasks: what to ask (prompt building) and how to read the answer (parsing). Pure; no transport.
+
+Each task has a name from the seed block (``"object-detection"``...) and a client method name
+(``"detect"``...); :func:`resolve_task` accepts either. :func:`build_prompt` turns a task's parameters into
+the text sent after the image; :func:`parse` turns the model's text into the task's typed result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import prompts
+from ..errors import ConfigurationError
+from ..models import REGISTRY, Family, ModelInfo, resolve_model
+from ..results import (
+    Classification,
+    Detections,
+    Extraction,
+    MultiLabelClassification,
+    Points,
+    Result,
+    TextRegion,
+    TextResult,
+    Usage,
+)
+from ..thinking import split_thinking
+from .classification import match_class, match_classes
+from .extraction import Schema, is_pydantic_model, parse_extraction, schema_fields, schema_json
+from .grounding import parse_boxes, parse_points, parse_text_regions
+
+__all__ = ["TASKS", "TaskSpec", "build_prompt", "parse", "parse_answer", "resolve_task", "validate_params"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task's fixed facts.
+
+    Attributes:
+        name: The seed block's ``task_type`` string.
+        method: The client method.
+        needs_geometry: The answer holds coordinates (pixels of the image are needed).
+        max_tokens: Default token budget (raised when thinking is on).
+    """
+
+    name: str
+    method: str
+    needs_geometry: bool
+    max_tokens: int
+
+
+TASKS: dict[str, TaskSpec] = {
+    t.name: t
+    for t in (
+        TaskSpec("unconstrained", "prompt", False, 1024),
+        TaskSpec("ocr", "ocr", False, 2048),
+        TaskSpec("visual-question-answering", "ask", False, 1024),
+        TaskSpec("caption", "caption", False, 256),
+        TaskSpec("detailed-caption", "caption", False, 1024),
+        TaskSpec("classification", "classify", False, 256),
+        TaskSpec("multi-label-classification", "classify_multi", False, 512),
+        TaskSpec("object-detection", "detect", True, 2048),
+        TaskSpec("structured-answering", "extract", False, 1024),
+        TaskSpec("point", "point", True, 2048),
+    )
+}
+_BY_METHOD = {t.method: t for t in TASKS.values() if t.name != "detailed-caption"}
+_ALIASES = {"vqa": "visual-question-answering", "detection": "object-detection", "prompt": "unconstrained"}
+#: The token budget used when thinking is on (reasoning counts against it).
+THINKING_MAX_TOKENS = 4096
+
+
+def resolve_task(task: str) -> TaskSpec:
+    """Find a task by block name (``"object-detection"``) or method name (``"detect"``).
+
+    Raises:
+        ConfigurationError: For an unknown task, listing the valid names.
+    """
+    if task in TASKS:
+        return TASKS[task]
+    if task in _ALIASES:
+        return TASKS[_ALIASES[task]]
+    if task in _BY_METHOD:
+        return _BY_METHOD[task]
+    names = sorted(set(TASKS) | set(_BY_METHOD))
+    raise ConfigurationError(f"unknown task {task!r}; choose one of {', '.join(names)}")
+
+
+def _classes(value: Any, task: str, *, required: bool) -> tuple[str, ...] | None:
+    if value is None or (isinstance(value, (list, tuple)) and not value and not required):
+        if required:
+            raise ConfigurationError(f"{task} needs classes=[...], a non-empty list of class names")
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigurationError(f"{task}: classes must be a non-empty list of strings, got {value!r}")
+    cleaned = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigurationError(f"{task}: every class must be a non-empty string, got {item!r}")
+        cleaned.append(item.strip())
+    return tuple(dict.fromkeys(cleaned))
+
+
+def _schema(value: Any) -> Schema:
+    if is_pydantic_model(value):
+        return value
+    if isinstance(value, Mapping) and value and all(isinstance(k, str) and k for k in value):
+        return {k: str(v) for k, v in value.items()}
+    raise ConfigurationError(
+        "extract needs schema= a non-empty dict of field name → description, or a pydantic model class; "
+        f"got {value!r}"
+    )
+
+
+def validate_params(spec: TaskSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check and normalise a task's parameters (before any image is sent).
+
+    Raises:
+        ConfigurationError: For missing or malformed parameters.
+    """
+    out: dict[str, Any] = {}
+    name = spec.name
+    if name == "unconstrained":
+        text = params.get("text", params.get("prompt"))
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigurationError("prompt needs text=, a non-empty string")
+        out["text"] = text
+    elif name == "visual-question-answering":
+        question = params.get("question", params.get("prompt"))
+        if not isinstance(question, str) or not question.strip():
+            raise ConfigurationError("ask needs question=, a non-empty string")
+        out["question"] = question
+    elif name in ("caption", "detailed-caption"):
+        out["detailed"] = bool(params.get("detailed", name == "detailed-caption"))
+    elif name in ("classification", "multi-label-classification", "point"):
+        out["classes"] = _classes(params.get("classes"), spec.method, required=True)
+    elif name == "object-detection":
+        out["classes"] = _classes(params.get("classes"), spec.method, required=False)
+    elif name == "structured-answering":
+        out["schema"] = _schema(params.get("schema", params.get("output_structure")))
+    unknown = set(params) - {
+        "text",
+        "prompt",
+        "question",
+        "detailed",
+        "classes",
+        "schema",
+        "output_structure",
+    }
+    if unknown:
+        raise ConfigurationError(f"{spec.method}: unknown parameter(s) {sorted(unknown)}")
+    return out
+
+
+def build_prompt(spec: TaskSpec, params: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """Build the text sent after the image, and the JSON schema for structured output (or ``None``).
+
+    Args:
+        spec: The task.
+        params: Parameters already checked by :func:`validate_params`.
+    """
+    name = spec.name
+    if name == "unconstrained":
+        return params["text"], None
+    if name == "visual-question-answering":
+        return params["question"], None
+    if name == "ocr":
+        return prompts.ocr_prompt(), None
+    if name in ("caption", "detailed-caption"):
+        return prompts.caption_prompt(params["detailed"]), None
+    if name == "classification":
+        return prompts.classify_prompt(params["classes"]), None
+    if name == "multi-label-classification":
+        return prompts.classify_multi_prompt(params["classes"]), None
+    if name == "object-detection":
+        return prompts.detect_prompt(params["classes"]), None
+    if name == "point":
+        return prompts.point_prompt(params["classes"]), None
+    schema: Schema = params["schema"]
+    json_schema = schema_json(schema)
+    fields = schema_fields(schema)
+    return prompts.extract_prompt(fields, json_schema if fields is None else None), json_schema
+
+
+def parse_answer(
+    spec: TaskSpec,
+    text: str,
+    info: ModelInfo,
+    params: Mapping[str, Any],
+    *,
+    thinking: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    input_size: tuple[int, int] | None = None,
+    usage: Usage | None = None,
+    error: str | None = None,
+) -> Result:
+    """Turn a model answer into the task's result (the client's and :func:`parse`'s common path).
+
+    Args:
+        spec: The task.
+        text: The answer, thinking removed.
+        info: The model that answered.
+        params: The task parameters (from :func:`validate_params`).
+        thinking: Reasoning text, if any.
+        image_size: ``(width, height)`` of the original image (needed for detection and pointing).
+        input_size: ``(width, height)`` of the image the model saw.
+        usage: Token usage.
+        error: A transport error; when set the answer is not parsed.
+    """
+    common: dict[str, Any] = {"text": text, "thinking": thinking, "model": info.id, "usage": usage}
+    spec_family = info.spec
+    name = spec.name
+    if name in ("classification", "multi-label-classification"):
+        classes: tuple[str, ...] = params["classes"]
+        if name == "classification":
+            label, err = (None, error) if error else match_class(text, classes)
+            return Classification(**common, label=label, classes=classes, error=err)
+        labels, err = ((), error) if error else match_classes(text, classes)
+        return MultiLabelClassification(**common, labels=labels, classes=classes, error=err)
+    if name in ("object-detection", "point"):
+        size = image_size
+        if error is None and size is None:
+            error = "the image size is unknown, so coordinates cannot be converted"
+        if name == "object-detection":
+            boxes, err = (
+                ((), error) if error or size is None else parse_boxes(text, spec_family, size, input_size)
+            )
+            return Detections(
+                **common, detections=boxes, image_size=size, classes=params.get("classes"), error=err
+            )
+        points, err = (
+            ((), error) if error or size is None else parse_points(text, spec_family, size, input_size)
+        )
+        return Points(**common, points=points, image_size=size, classes=params.get("classes"), error=err)
+    if name == "structured-answering":
+        data, err = (None, error) if error else parse_extraction(text, params["schema"])
+        return Extraction(**common, data=data, error=err)
+    if error is None and not text.strip():
+        error = "the model returned an empty answer"
+    regions: tuple[TextRegion, ...] = ()
+    if error is None and name == "ocr" and image_size is not None:
+        regions = parse_text_regions(text, spec_family, image_size, input_size)
+    return TextResult(**common, regions=regions, error=error)
+
+
+def parse(
+    task: str,
+    text: str,
+    model: str = "Qwen/Qwen3-VL-8B-Instruct",
+    image_size: tuple[int, int] | None = None,
+    input_size: tuple[int, int] | None = None,
+    classes: Sequence[str] | None = None,
+    schema: Schema | None = None,
+    *,
+    family: Family | None = None,
+    thinking_started: bool = False,
+) -> Result:
+    """Parse model text obtained elsewhere into the task's typed result.
+
+    Args:
+        task: A block task type (``"object-detection"``...) or a method name (``"detect"``...).
+        text: The raw model output (thinking may be included; it is split off).
+        model: The model id that produced it (any registered id, or any id with a recognisable family).
+        image_size: ``(width, height)`` of the original image; required for detection and pointing.
+        input_size: ``(width, height)`` of the image the model saw (Qwen2.5-VL); ``None`` = the family's
+            default smart resize of ``image_size``.
+        classes: The classes, for classification tasks (and to record for detection).
+        schema: For ``structured-answering``: field descriptions or a pydantic model; ``None`` keeps any JSON.
+        family: Override the family guessed from ``model``.
+        thinking_started: The prompt pre-filled ``<think>`` (so text without ``</think>`` is all reasoning).
+
+    Returns:
+        The task's result; unparseable text gives a result with ``error`` set.
+
+    Raises:
+        ConfigurationError: For an unknown task or model family, or missing required parameters.
+    """
+    spec = resolve_task(task)
+    info = REGISTRY.get(model)
+    if info is None or (family is not None and family != info.family):
+        info = resolve_model(model, "openai", family=family)
+    raw: dict[str, Any] = {}
+    if spec.name in ("classification", "multi-label-classification", "point", "object-detection"):
+        raw["classes"] = classes
+    elif spec.name == "structured-answering":
+        raw["schema"] = schema if schema is not None else {"_": ""}
+    elif spec.name == "unconstrained":
+        raw["text"] = "-"
+    elif spec.name == "visual-question-answering":
+        raw["question"] = "-"
+    params = validate_params(spec, raw)
+    if spec.name == "structured-answering":
+        params["schema"] = schema
+    if spec.needs_geometry and image_size is None:
+        raise ConfigurationError(
+            f"parse({task!r}, ...) needs image_size=(width, height) to convert coordinates"
+        )
+    thinking, answer = split_thinking(text, thinking_started=thinking_started)
+    return parse_answer(
+        spec, answer, info, params, thinking=thinking, image_size=image_size, input_size=input_size
+    )

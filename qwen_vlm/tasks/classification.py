@@ -1,0 +1,134 @@
+"""Single- and multi-label classification parsing: map a free-form answer onto the given classes (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..parsing import NoJSONError, find_mentions, normalize_label, parse_json
+
+__all__ = ["match_class", "match_classes"]
+
+_ANSWER_KEYS = ("label", "class", "class_name", "category", "answer", "labels", "classes", "categories")
+_ANSWER_LINE = re.compile(r"(?im)^[\s*_#>-]*(?:final\s+)?answer\s*[:：]\s*(.+)$")
+_OPTION_PREFIX = re.compile(r"^\(?([A-Za-z])[.)：:]\s+(.+)$")
+_NONE_WORDS = {"none", "nothing", "noneofthem", "noneoftheabove", "null", "no", "n/a", "na"}
+
+
+def _exact(candidate: str, classes: Sequence[str]) -> str | None:
+    key = normalize_label(candidate)
+    if not key:
+        return None
+    for cls in classes:
+        if normalize_label(cls) == key:
+            return cls
+    return None
+
+
+def _candidates(answer: str) -> list[str]:
+    """Strings that may name the class: the answer, an 'Answer:' line, text after an option letter."""
+    out: list[str] = []
+    lines = _ANSWER_LINE.findall(answer)
+    for text in [lines[-1]] if lines else []:
+        out.append(text)
+    out.append(answer)
+    expanded: list[str] = []
+    for text in out:
+        text = text.strip().strip("*_`\"'“”").strip()
+        expanded.append(text)
+        option = _OPTION_PREFIX.match(text)
+        if option:
+            expanded.append(option.group(2))
+        first = re.split(r"[.,;:)\s]", text, maxsplit=1)[0]
+        if first:
+            expanded.append(first)
+    return expanded
+
+
+def _json_answers(text: str) -> list[str] | None:
+    try:
+        value: Any = parse_json(text)
+    except NoJSONError:
+        return None
+    if isinstance(value, Mapping):
+        for key in _ANSWER_KEYS:
+            if key in value:
+                value = value[key]
+                break
+        else:
+            return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else str(v) for v in value if v is not None]
+    return None
+
+
+def match_class(text: str, classes: Sequence[str]) -> tuple[str | None, str | None]:
+    """Pick the one class the answer names.
+
+    Tries, in order: a JSON answer (``{"label": ...}``), the whole answer or its ``Answer:`` line (case,
+    punctuation and whitespace ignored, an option letter like ``"C. window"`` stripped), then classes
+    mentioned as whole words in the prose (only when exactly one is).
+
+    Args:
+        text: The model answer.
+        classes: The allowed classes.
+
+    Returns:
+        ``(label, error)``: the matching class and ``None``, or ``None`` and the reason.
+    """
+    answers = _json_answers(text)
+    for answer in answers or []:
+        for candidate in _candidates(answer):
+            found = _exact(candidate, classes)
+            if found is not None:
+                return found, None
+    for candidate in _candidates(text):
+        found = _exact(candidate, classes)
+        if found is not None:
+            return found, None
+    lines = _ANSWER_LINE.findall(text)
+    for scope in ([lines[-1]] if lines else []) + [text]:
+        mentioned = find_mentions(scope, classes)
+        if len(mentioned) == 1:
+            return mentioned[0], None
+        if len(mentioned) > 1 and scope is text:
+            return None, f"the answer names several classes ({', '.join(mentioned)}), not exactly one"
+    if not text.strip():
+        return None, "the model returned an empty answer"
+    return None, f"the answer names none of the classes {list(classes)}"
+
+
+def match_classes(text: str, classes: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
+    """Pick the subset of classes the answer names (multi-label).
+
+    A JSON list is matched item by item; otherwise the answer is split on commas and new lines, and
+    classes mentioned as whole words are collected. An explicit ``[]`` or "none" is an empty success.
+
+    Returns:
+        ``(labels, error)``: the labels in the order of ``classes``, and the reason when nothing usable
+        was found.
+    """
+    answers = _json_answers(text)
+    chosen: set[str] = set()
+    if answers is not None:
+        for answer in answers:
+            found = _exact(answer, classes) or next(iter(find_mentions(answer, classes)), None)
+            if found is not None:
+                chosen.add(found)
+        if chosen or not answers:
+            return tuple(c for c in classes if c in chosen), None
+    for part in re.split(r"[,\n;]+", text):
+        found = _exact(part.strip().strip("-*• ").strip(), classes)
+        if found is not None:
+            chosen.add(found)
+    chosen.update(find_mentions(text, classes))
+    if chosen:
+        return tuple(c for c in classes if c in chosen), None
+    if normalize_label(text) in _NONE_WORDS or text.strip().casefold().startswith("none"):
+        return (), None
+    if not text.strip():
+        return (), "the model returned an empty answer"
+    return (), f"the answer names none of the classes {list(classes)}"

@@ -1,0 +1,120 @@
+"""Structured-output parsing: JSON → ``dict`` or a validated pydantic model (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+from typing_extensions import TypeIs
+
+from ..parsing import NoJSONError, parse_json
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = [
+    "Schema",
+    "is_pydantic_model",
+    "parse_agent_output",
+    "parse_extraction",
+    "schema_fields",
+    "schema_json",
+]
+
+#: What ``extract`` accepts as a schema: field → description, or a pydantic model class.
+Schema = Union[Mapping[str, str], "type[BaseModel]"]
+
+_THOUGHT = re.compile(r"(?ims)^\s*thought\s*:\s*(.+?)(?=^\s*action\s*:|<tool_call>|\Z)")
+_ACTION = re.compile(r"(?ims)^\s*action\s*:\s*(.+?)(?=<tool_call>|\Z)")
+
+
+def is_pydantic_model(value: object) -> TypeIs[type[BaseModel]]:
+    """True for a pydantic model class (checked without importing pydantic)."""
+    return (
+        isinstance(value, type) and hasattr(value, "model_validate") and hasattr(value, "model_json_schema")
+    )
+
+
+def schema_json(schema: Schema | None) -> dict[str, Any] | None:
+    """The JSON schema to send as ``response_format`` (``None`` without a schema)."""
+    if schema is None:
+        return None
+    if is_pydantic_model(schema):
+        return schema.model_json_schema()
+    properties = {key: {"type": ["string", "null"], "description": desc} for key, desc in schema.items()}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(schema),
+        "additionalProperties": True,
+    }
+
+
+def schema_fields(schema: Schema) -> Mapping[str, str] | None:
+    """The field → description mapping of a dict schema (``None`` for a pydantic model)."""
+    if is_pydantic_model(schema):
+        return None
+    return schema
+
+
+def parse_agent_output(text: str) -> dict[str, Any] | None:
+    """Parse a GUI-agent answer (``Thought:``/``Action:`` lines and a ``<tool_call>`` JSON block).
+
+    Returns:
+        ``{"thought"?, "action"?, "tool_call"}``, or ``None`` when the text has no ``<tool_call>``.
+    """
+    if "<tool_call>" not in text:
+        return None
+    try:
+        call = parse_json(text[text.index("<tool_call>") :])
+    except NoJSONError:
+        return None
+    out: dict[str, Any] = {}
+    thought = _THOUGHT.search(text)
+    if thought:
+        out["thought"] = thought.group(1).strip()
+    action = _ACTION.search(text)
+    if action:
+        out["action"] = action.group(1).strip().strip('"').strip()
+    out["tool_call"] = call
+    return out
+
+
+def parse_extraction(text: str, schema: Schema | None) -> tuple[Any, str | None]:
+    """Parse a structured answer.
+
+    Args:
+        text: The model answer.
+        schema: Field descriptions (the answer must be an object; missing fields become ``None``),
+            a pydantic model class (the answer is validated into an instance), or ``None`` (any JSON;
+            agent answers with a ``<tool_call>`` become ``{"thought", "action", "tool_call"}``).
+
+    Returns:
+        ``(data, error)``.
+    """
+    if schema is None:
+        agent = parse_agent_output(text)
+        if agent is not None:
+            return agent, None
+    try:
+        value = parse_json(text)
+    except NoJSONError:
+        return None, "the answer contains no JSON"
+    if schema is None:
+        return value, None
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
+        value = value[0]
+    if not isinstance(value, Mapping):
+        return None, f"expected a JSON object, got a {type(value).__name__}"
+    if is_pydantic_model(schema):
+        from pydantic import ValidationError
+
+        try:
+            return schema.model_validate(dict(value)), None
+        except ValidationError as exc:
+            return None, f"the answer does not match {schema.__name__}: {exc}"
+    data = dict(value)
+    for key in schema:
+        data.setdefault(key, None)
+    return data, None
