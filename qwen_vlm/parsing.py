@@ -124,6 +124,24 @@ def _loads_lenient(s: str) -> Any:
     return value
 
 
+def _json_lines(s: str) -> list[Any] | None:
+    """Several JSON values in a row (JSON Lines); a cut-off last value is dropped."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    pos = 0
+    while pos < len(s):
+        while pos < len(s) and s[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(s):
+            break
+        try:
+            value, pos = decoder.raw_decode(s, pos)
+        except ValueError:
+            break
+        values.append(value)
+    return values if len(values) > 1 else None
+
+
 def _parse_candidate(s: str) -> Any:
     starts = [i for i in (s.find("["), s.find("{")) if i >= 0]
     if not starts:
@@ -144,6 +162,9 @@ def _parse_candidate(s: str) -> Any:
         if values or re.fullmatch(r"\[\s*\]?", s.split("\n", 1)[0].strip()):
             return values
         raise NoJSONError("list elements are not JSON")
+    lines = _json_lines(s)
+    if lines is not None:
+        return lines
     return _loads_lenient(s)
 
 
@@ -181,10 +202,12 @@ def normalize_label(label: str) -> str:
 
 
 def _mention_pattern(label: str) -> re.Pattern[str] | None:
-    words = re.findall(r"\w+", label.casefold())
+    words = re.findall(r"\w+", label)
     if not words:
         return None
-    return re.compile(r"(?<!\w)" + r"[\W_]*".join(re.escape(w) for w in words) + r"(?!\w)")
+    # One-letter labels ("A", "B"... option letters) must match case, or every article "a" would count.
+    flags = 0 if len("".join(words)) == 1 else re.IGNORECASE
+    return re.compile(r"(?<!\w)" + r"[\W_]*".join(re.escape(w) for w in words) + r"(?!\w)", flags)
 
 
 def find_mentions(text: str, labels: Sequence[str]) -> list[str]:
@@ -192,13 +215,12 @@ def find_mentions(text: str, labels: Sequence[str]) -> list[str]:
 
     A label that only occurs inside a longer mentioned label (``"stand"`` in ``"tv stand"``) is not counted.
     """
-    folded = text.casefold()
     spans: list[tuple[int, int, str]] = []
     for label in labels:
         pattern = _mention_pattern(label)
         if pattern is None:
             continue
-        spans.extend((m.start(), m.end(), label) for m in pattern.finditer(folded))
+        spans.extend((m.start(), m.end(), label) for m in pattern.finditer(text))
     found: list[str] = []
     for start, end, label in spans:
         inside_longer = any(
