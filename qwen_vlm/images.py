@@ -77,9 +77,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+#: Qwen-VL processors refuse images whose long side is more than this many times the short side.
+MAX_ASPECT_RATIO = 200
+
+
 def _check_size(width: int, height: int, index: int | None) -> None:
     if width <= 0 or height <= 0:
         raise ImageError(f"the image has zero size ({width}x{height}); pass an image with pixels", index)
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise ImageError(
+            f"the image is {width}x{height}, an aspect ratio over {MAX_ASPECT_RATIO}:1 that Qwen-VL cannot "
+            "process; crop or pad it first",
+            index,
+        )
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageError(
             f"the image is {width}x{height} = {width * height} pixels, more than the {MAX_IMAGE_PIXELS} "

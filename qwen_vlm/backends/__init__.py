@@ -24,13 +24,16 @@ def create_backend(name: str, model: str | None, **options: Any) -> Backend:
         ConfigurationError: For an unknown backend name or options it does not take.
         MissingDependencyError: When the backend's extra is not installed.
     """
-    from ..models import DEFAULT_MODELS
+    from ..models import DEFAULT_MODELS, REGISTRY, resolve_model
 
     if name not in BACKEND_NAMES:
         raise ConfigurationError(
             f"unknown backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}, or pass a Backend object"
         )
     model_id = model or DEFAULT_MODELS[name]  # type: ignore[index]
+    known = REGISTRY.get(model_id)
+    if known is not None and name not in known.backends:
+        resolve_model(model_id, name)  # type: ignore[arg-type]  # raises, before any heavy import
     if name == "local":
         from .local import LocalBackend
 

@@ -171,7 +171,10 @@ def parse_boxes(
         found nothing) and a reason when the answer held no usable boxes.
     """
     if spec.coordinates == "absolute" and input_size is None:
-        input_size = default_input_size(spec, image_size)
+        try:
+            input_size = default_input_size(spec, image_size)
+        except ValueError as exc:
+            return (), f"cannot tell what size the model saw: {exc}"
     if "<|box_start|>" in text:
         tokens = _token_boxes(text)
         detections = []
@@ -215,7 +218,10 @@ def parse_points(
 ) -> tuple[tuple[Point, ...], str | None]:
     """Parse points (``point_2d``) and convert them to original-image pixels; see :func:`parse_boxes`."""
     if spec.coordinates == "absolute" and input_size is None:
-        input_size = default_input_size(spec, image_size)
+        try:
+            input_size = default_input_size(spec, image_size)
+        except ValueError as exc:
+            return (), f"cannot tell what size the model saw: {exc}"
     entries, error = _json_entries(text, POINT_KEYS)
     if entries is None:
         return (), error
@@ -284,7 +290,10 @@ def parse_text_regions(
     Plain-text answers give an empty tuple.
     """
     if spec.coordinates == "absolute" and input_size is None:
-        input_size = default_input_size(spec, image_size)
+        try:
+            input_size = default_input_size(spec, image_size)
+        except ValueError:
+            return ()
     regions: list[TextRegion] = []
     if "data-bbox" in text:
         parser = _BBoxHTML()
