@@ -14,7 +14,7 @@ A result with ``error`` set never looks like an empty success: check ``result.ok
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, overload
 
 __all__ = [
@@ -73,6 +73,24 @@ class Result:
 
     def _tail(self) -> str:
         return f", error={self.error!r})" if self.error else ")"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field (pydantic data is dumped with ``model_dump``)."""
+        out = _plain(self)
+        out["task_result"] = type(self).__name__
+        return out  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
