@@ -40,8 +40,16 @@ BLOCK_TASKS: dict[str, tuple[dict[str, Any], str, type]] = {
     "detailed-caption": ({}, "A purple square, evenly lit.", TextResult),
     "classification": ({"classes": ["red", "purple"]}, '{"label": "purple"}', Classification),
     "multi-label-classification": ({"classes": ["red", "purple"]}, '["purple"]', MultiLabelClassification),
-    "object-detection": ({"classes": ["square"]}, '[{"bbox_2d": [0, 0, 500, 500], "label": "square"}]', Detections),
-    "structured-answering": ({"output_structure": {"colour": "main colour"}}, '{"colour": "purple"}', Extraction),
+    "object-detection": (
+        {"classes": ["square"]},
+        '[{"bbox_2d": [0, 0, 500, 500], "label": "square"}]',
+        Detections,
+    ),
+    "structured-answering": (
+        {"output_structure": {"colour": "main colour"}},
+        '{"colour": "purple"}',
+        Extraction,
+    ),
 }
 
 
@@ -132,7 +140,9 @@ def test_strict_raises_the_per_image_errors() -> None:
         QwenVLM(backend=FakeBackend([RateLimitError("x")])).ocr(IMG, strict=True)
 
 
-@pytest.mark.parametrize("error", [AuthenticationError("bad key", 401), InsufficientCreditsError("no credits", 402)])
+@pytest.mark.parametrize(
+    "error", [AuthenticationError("bad key", 401), InsufficientCreditsError("no credits", 402)]
+)
 def test_whole_call_errors_raise_at_once_in_a_batch(error: Exception) -> None:
     fake = FakeBackend(["ok", error, "ok", "ok"])
     with pytest.raises(type(error)):
@@ -283,7 +293,18 @@ async def test_async_client_same_methods() -> None:
     assert one.text == "answer-None"
     det = await AsyncQwenVLM(backend=FakeBackend('[{"bbox_2d": [0,0,1000,1000], "label": "x"}]')).detect(IMG)
     assert det.xyxy == [(0.0, 0.0, 640.0, 480.0)]
-    for name in ("prompt", "ocr", "ask", "caption", "classify", "classify_multi", "detect", "point", "extract", "run"):
+    for name in (
+        "prompt",
+        "ocr",
+        "ask",
+        "caption",
+        "classify",
+        "classify_multi",
+        "detect",
+        "point",
+        "extract",
+        "run",
+    ):
         assert hasattr(vlm, name)
     run = await AsyncQwenVLM(backend=FakeBackend('{"label": "a"}')).run("classification", IMG, classes=["a"])
     assert run.label == "a"
@@ -306,3 +327,13 @@ def test_sync_client_works_inside_a_running_event_loop() -> None:
         return QwenVLM(backend=FakeBackend("works")).caption(IMG).text  # as in a Jupyter cell
 
     assert asyncio.run(inside()) == "works"
+
+
+def test_reasoning_without_answer_says_so() -> None:
+    fake = FakeBackend([GenerationResponse(text="", thinking="let me think about every pixel")])
+    result = QwenVLM(backend=fake).caption(IMG)
+    assert (
+        result.error is not None and "max_tokens" in result.error and "enable_thinking=False" in result.error
+    )
+    detections = QwenVLM(backend=FakeBackend("<think>counting cats")).detect(IMG)
+    assert detections.error is not None and "reasoning but no answer" in detections.error

@@ -211,6 +211,11 @@ def parse_answer(
         error: A transport error; when set the answer is not parsed.
     """
     common: dict[str, Any] = {"text": text, "thinking": thinking, "model": info.id, "usage": usage}
+    if error is None and not text.strip() and thinking:
+        error = (
+            "the model produced reasoning but no answer (the output ended inside its thinking): raise "
+            "max_tokens or pass enable_thinking=False"
+        )
     spec_family = info.spec
     name = spec.name
     if name in ("classification", "multi-label-classification"):

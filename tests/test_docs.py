@@ -1,0 +1,34 @@
+"""The docs say what the code does: prompts verbatim, every registered model listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qwen_vlm import prompts
+from qwen_vlm.models import REGISTRY
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_prompts_doc_matches_the_code() -> None:
+    text = (DOCS / "prompts.md").read_text()
+    assert prompts.PROMPT_VERSION in text
+    expected = [
+        prompts.ocr_prompt(),
+        prompts.caption_prompt(False),
+        prompts.caption_prompt(True),
+        prompts.classify_prompt(["cat", "dog"]),
+        prompts.classify_multi_prompt(["cat", "dog"]),
+        prompts.detect_prompt(["cat", "dog"]),
+        prompts.detect_prompt(None),
+        prompts.point_prompt(["cat", "dog"]),
+        prompts.extract_prompt({"company": "the company name", "total": "the amount paid"}, None),
+    ]
+    for prompt in expected:
+        assert f"```text\n{prompt}\n```" in text
+
+
+def test_models_doc_lists_every_registered_model() -> None:
+    text = (DOCS / "models.md").read_text()
+    missing = [model for model in REGISTRY if f"`{model}`" not in text]
+    assert missing == []
