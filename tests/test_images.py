@@ -8,6 +8,7 @@ import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -79,7 +80,9 @@ def test_exif_orientation_is_applied() -> None:
 
 
 # ----------------------------------------------------------------------------- bad inputs
-def test_missing_file_names_the_path_and_batch_index(vlm: tuple[QwenVLM, FakeBackend], tmp_path: Path) -> None:
+def test_missing_file_names_the_path_and_batch_index(
+    vlm: tuple[QwenVLM, FakeBackend], tmp_path: Path
+) -> None:
     client, fake = vlm
     good = Image.new("RGB", (8, 8))
     with pytest.raises(ImageError, match=r"image 1: file not found: '.*nope\.jpg'; check the path") as info:
@@ -173,9 +176,9 @@ def test_not_a_list_of_images(vlm: tuple[QwenVLM, FakeBackend]) -> None:
 
 # ----------------------------------------------------------------------------- URLs
 class _Handler(http.server.BaseHTTPRequestHandler):
-    payloads: dict[str, tuple[int, bytes]] = {}
+    payloads: ClassVar[dict[str, tuple[int, bytes]]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         status, body = self.payloads.get(self.path, (404, b"missing"))
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))

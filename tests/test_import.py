@@ -18,7 +18,9 @@ def test_import_loads_no_heavy_dependency() -> None:
 
 
 def test_importtime_shows_no_heavy_module() -> None:
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import qwen_vlm"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import qwen_vlm"], capture_output=True, text=True
+    )
     modules = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
     assert "qwen_vlm" in modules
     assert not modules & {"torch", "transformers", "openai", "torchvision"}

@@ -7,17 +7,54 @@ import pytest
 from qwen_vlm import ConfigurationError, list_models
 from qwen_vlm.models import REGISTRY, family_from_model_type, infer_family, resolve_model
 
-OPENROUTER = """qwen/qwen3.5-9b qwen/qwen3.5-27b qwen/qwen3.5-35b-a3b qwen/qwen3.5-122b-a10b qwen/qwen3.5-397b-a17b
-qwen/qwen3.5-flash-02-23 qwen/qwen3.5-plus-02-15 qwen/qwen3.5-plus-20260420 qwen/qwen3.6-27b qwen/qwen3.6-35b-a3b
-qwen/qwen3.6-flash qwen/qwen3.6-plus qwen/qwen3.7-plus qwen/qwen3.7-flash qwen/qwen3.8-27b qwen/qwen3.8-max
-qwen/qwen3-vl-8b-instruct qwen/qwen3-vl-8b-thinking qwen/qwen3-vl-30b-a3b-instruct qwen/qwen3-vl-30b-a3b-thinking
-qwen/qwen3-vl-32b-instruct qwen/qwen3-vl-235b-a22b-instruct qwen/qwen3-vl-235b-a22b-thinking
-qwen/qwen2.5-vl-72b-instruct qwen/qwen2.5-vl-32b-instruct qwen/qwen-2.5-vl-7b-instruct""".split()
-LOCAL = """Qwen/Qwen2.5-VL-3B-Instruct Qwen/Qwen2.5-VL-7B-Instruct Qwen/Qwen2.5-VL-32B-Instruct Qwen/Qwen2.5-VL-72B-Instruct
-Qwen/Qwen3-VL-2B-Instruct Qwen/Qwen3-VL-4B-Instruct Qwen/Qwen3-VL-8B-Instruct Qwen/Qwen3-VL-32B-Instruct
-Qwen/Qwen3-VL-2B-Thinking Qwen/Qwen3-VL-30B-A3B-Instruct Qwen/Qwen3-VL-235B-A22B-Thinking Qwen/Qwen3.5-0.8B
-Qwen/Qwen3.5-2B Qwen/Qwen3.5-4B Qwen/Qwen3.5-9B Qwen/Qwen2-VL-2B-Instruct Qwen/Qwen2-VL-7B-Instruct
-Qwen/Qwen2-VL-72B-Instruct""".split()
+OPENROUTER = [
+    "qwen/qwen3.5-9b",
+    "qwen/qwen3.5-27b",
+    "qwen/qwen3.5-35b-a3b",
+    "qwen/qwen3.5-122b-a10b",
+    "qwen/qwen3.5-397b-a17b",
+    "qwen/qwen3.5-flash-02-23",
+    "qwen/qwen3.5-plus-02-15",
+    "qwen/qwen3.5-plus-20260420",
+    "qwen/qwen3.6-27b",
+    "qwen/qwen3.6-35b-a3b",
+    "qwen/qwen3.6-flash",
+    "qwen/qwen3.6-plus",
+    "qwen/qwen3.7-plus",
+    "qwen/qwen3.7-flash",
+    "qwen/qwen3.8-27b",
+    "qwen/qwen3.8-max",
+    "qwen/qwen3-vl-8b-instruct",
+    "qwen/qwen3-vl-8b-thinking",
+    "qwen/qwen3-vl-30b-a3b-instruct",
+    "qwen/qwen3-vl-30b-a3b-thinking",
+    "qwen/qwen3-vl-32b-instruct",
+    "qwen/qwen3-vl-235b-a22b-instruct",
+    "qwen/qwen3-vl-235b-a22b-thinking",
+    "qwen/qwen2.5-vl-72b-instruct",
+    "qwen/qwen2.5-vl-32b-instruct",
+    "qwen/qwen-2.5-vl-7b-instruct",
+]
+LOCAL = [
+    "Qwen/Qwen2.5-VL-3B-Instruct",
+    "Qwen/Qwen2.5-VL-7B-Instruct",
+    "Qwen/Qwen2.5-VL-32B-Instruct",
+    "Qwen/Qwen2.5-VL-72B-Instruct",
+    "Qwen/Qwen3-VL-2B-Instruct",
+    "Qwen/Qwen3-VL-4B-Instruct",
+    "Qwen/Qwen3-VL-8B-Instruct",
+    "Qwen/Qwen3-VL-32B-Instruct",
+    "Qwen/Qwen3-VL-2B-Thinking",
+    "Qwen/Qwen3-VL-30B-A3B-Instruct",
+    "Qwen/Qwen3-VL-235B-A22B-Thinking",
+    "Qwen/Qwen3.5-0.8B",
+    "Qwen/Qwen3.5-2B",
+    "Qwen/Qwen3.5-4B",
+    "Qwen/Qwen3.5-9B",
+    "Qwen/Qwen2-VL-2B-Instruct",
+    "Qwen/Qwen2-VL-7B-Instruct",
+    "Qwen/Qwen2-VL-72B-Instruct",
+]
 
 
 @pytest.mark.parametrize("slug", OPENROUTER)
@@ -44,7 +81,9 @@ def test_families_and_conventions() -> None:
 
 
 def test_thinking_support() -> None:
-    assert REGISTRY["Qwen/Qwen3.5-2B"].thinking == "hybrid" and not REGISTRY["Qwen/Qwen3.5-2B"].thinking_default
+    assert (
+        REGISTRY["Qwen/Qwen3.5-2B"].thinking == "hybrid" and not REGISTRY["Qwen/Qwen3.5-2B"].thinking_default
+    )
     assert REGISTRY["Qwen/Qwen3.5-9B"].thinking_default
     assert REGISTRY["Qwen/Qwen3-VL-8B-Thinking"].thinking == "always"
     assert REGISTRY["Qwen/Qwen3-VL-8B-Instruct"].thinking == "none"
@@ -59,7 +98,9 @@ def test_text_only_models() -> None:
 
 
 def test_backend_mismatch_lists_valid_choices() -> None:
-    with pytest.raises(ConfigurationError, match=r"served by backend\(s\) \['openai', 'openrouter'\], not 'local'") as e:
+    with pytest.raises(
+        ConfigurationError, match=r"served by backend\(s\) \['openai', 'openrouter'\], not 'local'"
+    ) as e:
         resolve_model("qwen/qwen3-vl-8b-instruct", "local")
     assert "Qwen/Qwen3-VL-8B-Instruct" in str(e.value)
     with pytest.raises(ConfigurationError, match="Did you mean 'qwen/qwen3-vl-8b-instruct'"):

@@ -42,7 +42,7 @@ def test_parse_json_garbage(text: str) -> None:
 
 
 def test_find_fences_unclosed_and_indented() -> None:
-    fences = find_fences('lead\n```html\n<p>x</p>\n```\nthen\n```json\n[1, 2')
+    fences = find_fences("lead\n```html\n<p>x</p>\n```\nthen\n```json\n[1, 2")
     assert [(f.lang, f.closed) for f in fences] == [("html", True), ("json", False)]
     assert fences[0].body.strip() == "<p>x</p>"
     indented = find_fences("```json\n    [1]\n    ```")
@@ -67,14 +67,18 @@ def test_split_thinking(text: str, started: bool, thinking: str | None, answer: 
 
 
 @pytest.mark.parametrize(
-    ("label", "norm"), [("TV-Stand.", "tvstand"), ("  Dog ", "dog"), ("红翅黑鹂", "红翅黑鹂"), ("a_b c", "abc")]
+    ("label", "norm"),
+    [("TV-Stand.", "tvstand"), ("  Dog ", "dog"), ("红翅黑鹂", "红翅黑鹂"), ("a_b c", "abc")],
 )
 def test_normalize_label(label: str, norm: str) -> None:
     assert normalize_label(label) == norm
 
 
 def test_find_mentions_prefers_longer_labels_and_whole_words() -> None:
-    assert find_mentions("A TV stand next to a window", ["stand", "tv stand", "window"]) == ["tv stand", "window"]
+    assert find_mentions("A TV stand next to a window", ["stand", "tv stand", "window"]) == [
+        "tv stand",
+        "window",
+    ]
     assert find_mentions("a crown", ["crow"]) == []
 
 
@@ -139,15 +143,19 @@ def test_match_classes(text: str, labels: tuple[str, ...], ok: bool) -> None:
     ],
 )
 def test_smart_resize_known_values(w: int, h: int, factor: int, expected: tuple[int, int]) -> None:
-    assert smart_resize(w, h, factor=factor, min_pixels=3136, max_pixels=12845056 if factor == 28 else 16777216) == (
-        expected
-    )
+    assert smart_resize(
+        w, h, factor=factor, min_pixels=3136, max_pixels=12845056 if factor == 28 else 16777216
+    ) == (expected)
 
 
 def test_smart_resize_matches_qwen_vl_utils() -> None:
     vision_process = pytest.importorskip("qwen_vl_utils.vision_process")
     for w, h in [(640, 480), (1280, 720), (33, 999), (4032, 3024), (5000, 200), (28, 28), (7, 300)]:
-        for factor, lo, hi in [(28, 3136, 12845056), (32, 65536, 16777216), (28, 256 * 28 * 28, 1280 * 28 * 28)]:
+        for factor, lo, hi in [
+            (28, 3136, 12845056),
+            (32, 65536, 16777216),
+            (28, 256 * 28 * 28, 1280 * 28 * 28),
+        ]:
             rh, rw = vision_process.smart_resize(h, w, factor, min_pixels=lo, max_pixels=hi)
             assert smart_resize(w, h, factor=factor, min_pixels=lo, max_pixels=hi) == (rw, rh)
 
@@ -159,7 +167,9 @@ def test_smart_resize_rejects_extreme_aspect() -> None:
 
 def test_box_conversion_per_family() -> None:
     assert box_to_pixels((100, 200, 500, 1000), "relative_1000", (640, 480)) == (64.0, 96.0, 320.0, 480.0)
-    assert box_to_pixels((0, 0, 322, 238), "absolute", (640, 480), (644, 476)) == pytest.approx((0, 0, 320, 240))
+    assert box_to_pixels((0, 0, 322, 238), "absolute", (640, 480), (644, 476)) == pytest.approx(
+        (0, 0, 320, 240)
+    )
     assert box_to_pixels((10, 10, 5, 20), "relative_1000", (640, 480)) is None  # x2 < x1
     assert box_to_pixels((1100, 0, 1200, 10), "relative_1000", (640, 480)) is None  # outside after clamp
     assert box_to_pixels((float("nan"), 0, 1, 1), "relative_1000", (640, 480)) is None
@@ -174,7 +184,10 @@ def test_qwen25_default_input_size_and_explicit_input_size() -> None:
 
 
 def test_points_parse_and_convert() -> None:
-    text = '```json\n[{"point_2d": [500, 500], "label": "cat"}, {"point_2d": [1200, -5], "label": "dog"}, {"x": 1}]\n```'
+    text = (
+        '```json\n[{"point_2d": [500, 500], "label": "cat"}, {"point_2d": [1200, -5], "label": "dog"}, '
+        '{"x": 1}]\n```'
+    )
     points = parse("point", text, "qwen/qwen3-vl-8b-instruct", (640, 480), classes=["cat", "dog"])
     assert points.error is None
     assert [(p.label, p.xy) for p in points] == [("cat", (320.0, 240.0)), ("dog", (640.0, 0.0))]
@@ -191,7 +204,9 @@ def test_detection_shapes() -> None:
     assert [(d.label, d.xyxy) for d in nested] == [("dog", (0.0, 0.0, 500.0, 500.0))]
     strings = parse("detect", '[{"bbox_2d": ["1", "2", "30", "40"], "label": "x"}]', model, (1000, 1000))
     assert strings[0].xyxy == (1.0, 2.0, 30.0, 40.0)
-    wrapped = parse("detect", '{"detections": [{"bbox_2d": [1, 2, 30, 40], "label": "x"}]}', model, (1000, 1000))
+    wrapped = parse(
+        "detect", '{"detections": [{"bbox_2d": [1, 2, 30, 40], "label": "x"}]}', model, (1000, 1000)
+    )
     assert len(wrapped) == 1
     no_boxes = parse("detect", '[{"label": "x"}]', model, (1000, 1000))
     assert len(no_boxes) == 0 and no_boxes.error

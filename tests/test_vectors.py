@@ -46,7 +46,9 @@ def expected_pixels(vec: dict[str, Any], box: list[float]) -> tuple[float, ...] 
         if vec["resized_wh"]:
             iw, ih = vec["resized_wh"]
         else:
-            iw, ih = smart_resize(w, h, factor=spec.factor, min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+            iw, ih = smart_resize(
+                w, h, factor=spec.factor, min_pixels=spec.min_pixels, max_pixels=spec.max_pixels
+            )
         sx, sy = w / iw, h / ih
     else:
         sx, sy = w / 1000, h / 1000
