@@ -229,6 +229,12 @@ class Detections(Result, Sequence[Detection]):
         """All labels."""
         return [d.label for d in self.detections]
 
+    def draw(self, image: Any) -> Any:
+        """Return a copy of ``image`` (a PIL image or any accepted input) with the boxes drawn on it."""
+        from .draw import draw
+
+        return draw(image, self)
+
     def __repr__(self) -> str:
         return f"Detections({list(self.detections)!r}{self._tail()}"
 
@@ -279,6 +285,12 @@ class Points(Result, Sequence[Point]):
 
     def __iter__(self) -> Iterator[Point]:
         return iter(self.points)
+
+    def draw(self, image: Any) -> Any:
+        """Return a copy of ``image`` (a PIL image or any accepted input) with the points drawn on it."""
+        from .draw import draw
+
+        return draw(image, self)
 
     def __repr__(self) -> str:
         return f"Points({list(self.points)!r}{self._tail()}"

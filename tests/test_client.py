@@ -337,3 +337,14 @@ def test_reasoning_without_answer_says_so() -> None:
     )
     detections = QwenVLM(backend=FakeBackend("<think>counting cats")).detect(IMG)
     assert detections.error is not None and "reasoning but no answer" in detections.error
+
+
+def test_draw_boxes_and_points() -> None:
+    image = Image.new("RGB", (200, 100), (0, 0, 0))
+    dets = QwenVLM(backend=FakeBackend('[{"bbox_2d": [100, 100, 900, 900], "label": "x"}]')).detect(image)
+    drawn = dets.draw(image)
+    assert drawn.size == image.size and drawn is not image
+    assert drawn.getpixel((20, 50)) != (0, 0, 0)  # the box's left edge at x = 20
+    assert image.getpixel((20, 50)) == (0, 0, 0)  # the input is untouched
+    pts = QwenVLM(backend=FakeBackend('[{"point_2d": [500, 500], "label": "p"}]')).point(image, ["p"])
+    assert pts.draw(image).getpixel((100, 50)) != (0, 0, 0)
