@@ -114,7 +114,7 @@ def _decode(data: bytes, what: str, index: int | None) -> Image.Image:
         raise ImageError(f"{what} is too large to decode safely ({exc})", index) from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"{what} is not an image PIL can read (expected JPEG, PNG, WebP, ...)", index
+            f"{what} is not an image PIL can read; pass a JPEG, PNG, WebP, GIF, BMP or TIFF file", index
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(
