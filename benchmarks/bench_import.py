@@ -11,7 +11,9 @@ import sys
 
 
 def importtime_us() -> tuple[int, list[tuple[int, str]]]:
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import qwen_vlm"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import qwen_vlm"], capture_output=True, text=True
+    )
     rows = []
     total = 0
     for line in out.stderr.splitlines():
@@ -32,9 +34,13 @@ def main() -> None:
     for _ in range(repeats):
         total, rows = importtime_us()
         totals.append(total / 1000)
-    heavy = [name.strip() for _, name in rows if name.strip().split(".")[0] in ("torch", "transformers", "openai")]
-    print(f"import qwen_vlm: median {statistics.median(totals):.1f} ms, min {min(totals):.1f} ms, "
-          f"max {max(totals):.1f} ms over {repeats} fresh interpreters (goal < 150 ms)")
+    heavy = [
+        name.strip() for _, name in rows if name.strip().split(".")[0] in ("torch", "transformers", "openai")
+    ]
+    print(
+        f"import qwen_vlm: median {statistics.median(totals):.1f} ms, min {min(totals):.1f} ms, "
+        f"max {max(totals):.1f} ms over {repeats} fresh interpreters (goal < 150 ms)"
+    )
     print(f"torch/transformers/openai modules imported: {len(heavy)}")
     print("heaviest imports (cumulative ms):")
     for cumulative, name in rows[1:9]:

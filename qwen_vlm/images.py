@@ -118,7 +118,8 @@ def _decode(data: bytes, what: str, index: int | None) -> Image.Image:
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(
-            f"{what} could not be decoded, it may be truncated or corrupt ({exc})", index
+            f"{what} could not be decoded, it may be truncated or corrupt ({exc}); re-download or re-save it",
+            index,
         ) from None
     return _finish(img, index)
 
@@ -150,7 +151,9 @@ def _from_numpy(arr: Any, index: int | None) -> Image.Image:
 def _from_data_url(url: str, index: int | None) -> Image.Image:
     header, sep, payload = url.partition(",")
     if not sep:
-        raise ImageError("malformed data: URL (no ',' before the payload)", index)
+        raise ImageError(
+            "malformed data: URL (no ',' before the payload); expected data:image/...;base64,...", index
+        )
     try:
         if header.endswith(";base64"):
             data = base64.b64decode(payload, validate=False)
@@ -159,7 +162,9 @@ def _from_data_url(url: str, index: int | None) -> Image.Image:
 
             data = unquote_to_bytes(payload)
     except (binascii.Error, ValueError) as exc:
-        raise ImageError(f"data: URL payload is not valid base64 ({exc})", index) from None
+        raise ImageError(
+            f"data: URL payload is not valid base64 ({exc}); check how it was encoded", index
+        ) from None
     return _decode(data, "the data: URL", index)
 
 
@@ -178,7 +183,11 @@ def _download(url: str, index: int | None) -> bytes:
             f"downloading {url} failed ({exc}); check the URL or pass a local file", index
         ) from None
     if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ImageError(f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes", index)
+        raise ImageError(
+            f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes; download and downscale it yourself, or raise "
+            "qwen_vlm.images.MAX_DOWNLOAD_BYTES",
+            index,
+        )
     return data
 
 
@@ -213,7 +222,7 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
         if not path.exists():
             raise ImageError(f"file not found: {text!r}; check the path (relative to {Path.cwd()})", index)
         if not path.is_file():
-            raise ImageError(f"{text!r} is not a file", index)
+            raise ImageError(f"{text!r} is not a file (a directory?); pass the path of an image file", index)
         return _decode(path.read_bytes(), f"file {text!r}", index)
     raise ImageError(
         f"unsupported image type {type(image).__name__}; pass a PIL image, a path, bytes, a numpy "
