@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigurationError
 from .base import Backend, GenerationRequest, GenerationResponse
@@ -40,4 +40,5 @@ def create_backend(name: str, model: str | None, **options: Any) -> Backend:
         return LocalBackend(model_id, **options)
     from .openrouter import OpenAICompatibleBackend
 
-    return OpenAICompatibleBackend(model_id, provider=name, **options)
+    provider: Literal["openrouter", "openai"] = "openrouter" if name == "openrouter" else "openai"
+    return OpenAICompatibleBackend(model_id, provider=provider, **options)

@@ -1,0 +1,536 @@
+"""The remote backend: OpenRouter and any OpenAI-compatible server (vLLM, SGLang, Ollama, DashScope).
+
+Requests go through the official ``openai`` SDK (sync ``OpenAI`` for :meth:`generate`, ``AsyncOpenAI`` for
+:meth:`agenerate`). There is exactly one retry layer, tenacity, with the SDK's own retries switched off:
+exponential backoff with jitter that honours ``Retry-After``, on 408/429/5xx, connection errors, timeouts,
+malformed bodies and errors inside an HTTP 200 body; never on 400/401/402/403/404.
+
+Images are sent as JPEG data URLs already resized to a smart-resize fixed point of the model's family, so
+the server's own resize is the identity and the size the model saw is known (it is reported as
+``input_size`` and used to convert Qwen2.5-VL's absolute coordinates). http(s) URLs are passed through
+untouched when no coordinates are expected.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from PIL import Image
+
+from ..errors import (
+    AuthenticationError,
+    BackendError,
+    BadRequestError,
+    ConfigurationError,
+    InsufficientCreditsError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    QwenVLMError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    TokenLimitError,
+)
+from ..geometry import smart_resize
+from ..models import Family, resolve_model
+from ..results import Usage
+from .base import GenerationRequest, GenerationResponse
+from .servers import SERVERS, ServerName, ServerProfile, guess_server
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["OPENROUTER_BASE_URL", "OpenAICompatibleBackend"]
+
+logger = logging.getLogger("qwen_vlm")
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+#: Largest base64 payload sent for one image (Alibaba-served models reject data URLs over ~10 MB).
+MAX_PAYLOAD_BYTES = int(9.5 * 1024 * 1024)
+#: Default upper bound on pixels sent, in tokens of the family's patch grid (1280 tokens ≈ 1 MP).
+DEFAULT_MAX_TOKENS_PER_IMAGE = 1280
+_PRIVACY: dict[str, dict[str, Any]] = {
+    "allow": {"data_collection": "allow"},
+    "deny": {"data_collection": "deny"},
+    "zdr": {"data_collection": "deny", "zdr": True},
+}
+_TRANSIENT = (RateLimitError, ServerError, RequestTimeoutError)
+
+
+class _Retryable(Exception):
+    """Internal: wraps a transient error so tenacity retries it."""
+
+    def __init__(self, error: BackendError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _status_error(status: int, message: str, retry_after: float | None = None) -> BackendError:
+    if status == 401:
+        return AuthenticationError(f"authentication failed (401): {message}", status)
+    if status == 403:
+        if any(word in message.lower() for word in ("moderation", "flagged")):
+            return BadRequestError(f"the input was flagged by moderation (403): {message}", status)
+        return AuthenticationError(f"access denied (403): {message}", status)
+    if status == 402:
+        return InsufficientCreditsError(f"insufficient credits (402): {message}", status)
+    if status == 404:
+        return ModelNotFoundError(f"not found (404): {message}", status)
+    if status == 408:
+        return RequestTimeoutError(f"the server timed out (408): {message}", status)
+    if status == 429:
+        return RateLimitError(f"rate limited (429): {message}", status, retry_after)
+    if status >= 500:
+        return ServerError(f"server error ({status}): {message}", status)
+    return BadRequestError(f"request rejected ({status}): {message}", status)
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            import time
+
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _body_message(body: Any, fallback: str) -> str:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return fallback
+
+
+class OpenAICompatibleBackend:
+    """Qwen models behind an OpenAI-compatible chat-completions endpoint.
+
+    Args:
+        model: The model id as the server knows it (an OpenRouter slug, or the served model name).
+        provider: ``"openrouter"`` or ``"openai"`` (any compatible server; ``base_url`` required).
+        api_key: The key; default ``OPENROUTER_API_KEY`` (openrouter) or ``OPENAI_API_KEY`` (openai, where
+            servers such as vLLM need none). Never shown in reprs, logs or errors.
+        base_url: The endpoint (default: OpenRouter's).
+        privacy: OpenRouter data policy: ``"deny"`` (default), ``"allow"`` or ``"zdr"``.
+        max_concurrent_requests: Requests in flight at once (default 8).
+        timeout: Seconds per request attempt (default 60).
+        max_retries: Retries of transient failures (default 3).
+        family: Override the model family (needed for served names that do not say it).
+        server: ``"openrouter"``, ``"vllm"``, ``"sglang"``, ``"ollama"``, ``"dashscope"`` or ``"generic"``
+            (default: guessed from ``base_url``).
+        max_pixels: Upper bound on pixels sent per image (default 1280 tokens' worth for the family).
+        min_pixels: Lower bound (default: the family's).
+        app_name: Sent as ``X-Title`` (OpenRouter app attribution).
+        app_url: Sent as ``HTTP-Referer``.
+        provider_options: Extra OpenRouter ``provider`` routing fields (``order``, ``allow_fallbacks``...).
+        extra_body: Extra fields merged into every request body.
+        retry_base_delay: First backoff delay in seconds (default 0.5).
+        retry_max_delay: Longest backoff delay in seconds (default 20).
+    """
+
+    max_batch_size = 1
+    accepts_urls = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        provider: Literal["openrouter", "openai"] = "openrouter",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        privacy: str | None = None,
+        max_concurrent_requests: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        family: Family | None = None,
+        server: ServerName | None = None,
+        max_pixels: int | None = None,
+        min_pixels: int | None = None,
+        app_name: str | None = None,
+        app_url: str | None = None,
+        provider_options: dict[str, Any] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 20.0,
+    ) -> None:
+        if provider not in ("openrouter", "openai"):
+            raise ConfigurationError(f"provider must be 'openrouter' or 'openai', got {provider!r}")
+        info = resolve_model(model, provider, family=family)
+        if not info.vision:
+            raise ConfigurationError(
+                f"model {model!r} is text-only and cannot run image tasks; pick a Qwen-VL or Qwen3.5+ model"
+            )
+        if provider == "openai" and not base_url:
+            raise ConfigurationError(
+                'backend="openai" needs base_url=, e.g. "http://localhost:8000/v1" for a vLLM server'
+            )
+        self._base_url = base_url or OPENROUTER_BASE_URL
+        server_name: ServerName = server or (
+            "openrouter" if provider == "openrouter" else guess_server(self._base_url)
+        )
+        if server_name not in SERVERS:
+            raise ConfigurationError(f"unknown server {server!r}; choose one of {', '.join(SERVERS)}")
+        self._server: ServerProfile = SERVERS[server_name]
+        if privacy is not None and privacy not in _PRIVACY:
+            raise ConfigurationError(f"privacy must be 'allow', 'deny' or 'zdr', got {privacy!r}")
+        if privacy is not None and not self._server.privacy:
+            raise ConfigurationError(f"privacy= applies to OpenRouter only, not to a {server_name} server")
+        self._privacy = privacy or "deny"
+        if provider == "openrouter":
+            key = api_key or os.environ.get("OPENROUTER_API_KEY")
+            if not key:
+                raise ConfigurationError(
+                    "OpenRouter needs an API key: set the OPENROUTER_API_KEY environment variable "
+                    "or pass api_key="
+                )
+        else:
+            key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.__key = key
+        for name, value in (
+            ("max_concurrent_requests", max_concurrent_requests),
+            ("max_retries", max_retries),
+        ):
+            if not isinstance(value, int) or value < (1 if name == "max_concurrent_requests" else 0):
+                raise ConfigurationError(f"{name} must be a {'positive' if name[0] == 'm' else ''} integer")
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        # Reasoning is switched off by default (it costs latency and can eat max_tokens).
+        if info.thinking == "hybrid" and info.thinking_default:
+            info = replace(info, thinking_default=False)
+        self.info = info
+        self.max_concurrency = max_concurrent_requests
+        self._timeout = float(timeout)
+        self._max_retries = max_retries
+        spec = info.spec
+        self._min_pixels = min_pixels or spec.min_pixels
+        self._max_pixels = max_pixels or DEFAULT_MAX_TOKENS_PER_IMAGE * spec.factor**2
+        if self._max_pixels < self._min_pixels:
+            raise ConfigurationError(
+                f"max_pixels ({self._max_pixels}) is below min_pixels ({self._min_pixels})"
+            )
+        self._headers = {k: v for k, v in (("X-Title", app_name), ("HTTP-Referer", app_url)) if v}
+        self._provider_options = dict(provider_options or {})
+        self._extra_body = dict(extra_body or {})
+        self._retry_base = retry_base_delay
+        self._retry_max = retry_max_delay
+        self._schema_supported = True
+        self._lock = threading.Lock()
+        self._sync: openai.OpenAI | None = None
+        self._async: openai.AsyncOpenAI | None = None
+        self._openai = self._import_openai()
+
+    # ------------------------------------------------------------------ plumbing
+    @staticmethod
+    def _import_openai() -> Any:
+        try:
+            import openai
+        except ImportError:
+            raise MissingDependencyError(
+                "openai", "openrouter", "The OpenRouter/OpenAI-compatible backend"
+            ) from None
+        return openai
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAICompatibleBackend(model={self.info.id!r}, server={self._server.name!r}, "
+            f"base_url={self._base_url!r}, privacy={self._privacy!r})"
+        )
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "api_key": self.__key,
+            "base_url": self._base_url,
+            "timeout": self._timeout,
+            "max_retries": 0,  # tenacity is the only retry layer
+            "default_headers": self._headers or None,
+        }
+
+    def _sync_client(self) -> openai.OpenAI:
+        with self._lock:
+            if self._sync is None:
+                self._sync = self._openai.OpenAI(**self._client_kwargs())
+            return self._sync
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        with self._lock:
+            if self._async is None:
+                self._async = self._openai.AsyncOpenAI(**self._client_kwargs())
+            return self._async
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.__key, "***") if len(self.__key) >= 4 else text
+
+    # ------------------------------------------------------------------ requests
+    def encode_image(self, request: GenerationRequest) -> tuple[str, tuple[int, int] | None]:
+        """The image part's URL and the size the model will see (``None`` for a passed-through URL)."""
+        ref = request.image
+        if ref.url is not None and not ref.loaded and not request.needs_geometry:
+            return ref.url, None
+        image = ref.pil()
+        spec = self.info.spec
+        max_pixels = self._max_pixels
+        quality = 90
+        while True:
+            size = smart_resize(
+                image.width,
+                image.height,
+                factor=spec.factor,
+                min_pixels=self._min_pixels,
+                max_pixels=max_pixels,
+            )
+            sent = image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
+            buffer = io.BytesIO()
+            sent.save(buffer, format="JPEG", quality=quality)
+            encoded = base64.b64encode(buffer.getvalue())
+            if len(encoded) <= MAX_PAYLOAD_BYTES or max_pixels <= self._min_pixels:
+                return f"data:image/jpeg;base64,{encoded.decode('ascii')}", size
+            if quality > 75:
+                quality = 75
+            else:
+                max_pixels = max(self._min_pixels, int(max_pixels * 0.7))
+
+    def build_body(self, request: GenerationRequest, image_url: str) -> dict[str, Any]:
+        """The chat-completions request body (without transport options)."""
+        body: dict[str, Any] = {
+            "model": self.info.id,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": image_url}},
+                        {"type": "text", "text": request.prompt},
+                    ],
+                }
+            ],
+            "max_tokens": request.max_tokens,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        extra: dict[str, Any] = {}
+        thinking = self.info.thinking
+        if request.enable_thinking is not None:
+            if not (request.enable_thinking is False and self.info.rejects_reasoning_off):
+                extra.update(self._server.thinking_body(request.enable_thinking))
+        elif thinking == "hybrid":
+            extra.update(self._server.thinking_body(False))
+        use_schema = request.json_schema is not None and self._schema_supported
+        if use_schema:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "extraction", "schema": request.json_schema, "strict": False},
+            }
+        if self._server.privacy:
+            provider = {**_PRIVACY[self._privacy], **self._provider_options}
+            if use_schema:
+                provider["require_parameters"] = True
+            extra["provider"] = provider
+        extra.update(self._extra_body)
+        body["extra_body"] = extra
+        return body
+
+    def _parse(self, completion: Any, input_size: tuple[int, int] | None) -> GenerationResponse:
+        extra = getattr(completion, "model_extra", None) or {}
+        error = extra.get("error") if isinstance(extra, dict) else None
+        if error:
+            code = error.get("code") if isinstance(error, dict) else None
+            status = code if isinstance(code, int) else 502
+            raise _as_retryable(
+                _status_error(status, self._scrub(_body_message({"error": error}, str(error))))
+            )
+        choices = getattr(completion, "choices", None)
+        if not choices:
+            raise _Retryable(ServerError("the server returned no choices"))
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        finish = getattr(choice, "finish_reason", None)
+        thinking = None
+        message_extra = getattr(message, "model_extra", None) or {}
+        for field in self._server.reasoning_fields:
+            value = message_extra.get(field) if isinstance(message_extra, dict) else None
+            if isinstance(value, str) and value:
+                thinking = value
+                break
+        usage = _usage(getattr(completion, "usage", None))
+        if content is None and finish == "length":
+            spent = f" ({usage.completion_tokens} tokens)" if usage else ""
+            reason = " Reasoning may have used it: pass enable_thinking=False." if thinking else ""
+            return GenerationResponse(
+                text="",
+                thinking=thinking,
+                input_size=input_size,
+                usage=usage,
+                finish_reason=finish,
+                error=TokenLimitError(
+                    f"the token budget (max_tokens) ran out before any answer{spent}; "
+                    f"raise max_tokens.{reason}"
+                ),
+            )
+        return GenerationResponse(
+            text=content or "", thinking=thinking, input_size=input_size, usage=usage, finish_reason=finish
+        )
+
+    def _map_exception(self, exc: Exception) -> BackendError:
+        openai = self._openai
+        if isinstance(exc, openai.APITimeoutError):
+            return RequestTimeoutError(f"no answer within {self._timeout:g} s (timeout)")
+        if isinstance(exc, openai.APIConnectionError):
+            return ServerError(self._scrub(f"could not connect to {self._base_url}: {exc}"))
+        if isinstance(exc, openai.APIStatusError):
+            message = self._scrub(_body_message(exc.body, exc.message))
+            return _status_error(exc.status_code, message, _retry_after(exc.response.headers))
+        if isinstance(exc, (openai.APIResponseValidationError, ValueError)):
+            return ServerError(self._scrub(f"the server's answer could not be read: {exc}"))
+        return BackendError(self._scrub(f"unexpected {type(exc).__name__}: {exc}"))
+
+    def _retrying(self) -> Any:
+        import tenacity
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(getattr(exc, "error", None), "retry_after", None)
+            if retry_after is not None:
+                return float(min(retry_after, self._retry_max))
+            return float(
+                tenacity.wait_random_exponential(multiplier=self._retry_base, max=self._retry_max)(state)
+            )
+
+        def log(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            logger.info("retrying %s after attempt %d: %s", self.info.id, state.attempt_number, exc)
+
+        return {
+            "retry": tenacity.retry_if_exception_type(_Retryable),
+            "stop": tenacity.stop_after_attempt(self._max_retries + 1),
+            "wait": wait,
+            "before_sleep": log,
+            "reraise": True,
+        }
+
+    def _prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], tuple[int, int] | None]:
+        url, size = self.encode_image(request)
+        return self.build_body(request, url), size
+
+    def _schema_fallback(self, error: BackendError, body: dict[str, Any]) -> bool:
+        """On a 400 for a request with response_format, drop it for this client and say to resend."""
+        if isinstance(error, BadRequestError) and "response_format" in body:
+            logger.info("server rejected response_format; falling back to prompt-only JSON: %s", error)
+            self._schema_supported = False
+            body.pop("response_format")
+            body["extra_body"].get("provider", {}).pop("require_parameters", None)
+            return True
+        return False
+
+    def _one(self, request: GenerationRequest) -> GenerationResponse:
+        import tenacity
+
+        body, size = self._prepare(request)
+        client = self._sync_client()
+
+        def attempt() -> GenerationResponse:
+            try:
+                completion = client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._map_exception(exc)
+                if self._schema_fallback(error, body):
+                    return attempt()
+                raise _as_retryable(error) from None
+            return self._parse(completion, size)
+
+        try:
+            result: GenerationResponse = tenacity.Retrying(**self._retrying())(attempt)
+            return result
+        except _Retryable as wrapped:
+            return GenerationResponse(text="", input_size=size, error=wrapped.error)
+
+    async def _aone(self, request: GenerationRequest) -> GenerationResponse:
+        import tenacity
+
+        body, size = self._prepare(request)
+        client = self._async_client()
+
+        async def attempt() -> GenerationResponse:
+            try:
+                completion = await client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._map_exception(exc)
+                if self._schema_fallback(error, body):
+                    return await attempt()
+                raise _as_retryable(error) from None
+            return self._parse(completion, size)
+
+        try:
+            result: GenerationResponse = await tenacity.AsyncRetrying(**self._retrying())(attempt)
+            return result
+        except _Retryable as wrapped:
+            return GenerationResponse(text="", input_size=size, error=wrapped.error)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Send each request (the client runs several calls in parallel), one response per request."""
+        return [self._guard(self._one, r) for r in requests]
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Async :meth:`generate`, on ``AsyncOpenAI``."""
+        out = []
+        for request in requests:
+            try:
+                out.append(await self._aone(request))
+            except QwenVLMError as exc:
+                if exc.whole_call:
+                    raise
+                out.append(GenerationResponse(text="", error=exc))
+        return out
+
+    @staticmethod
+    def _guard(call: Any, request: GenerationRequest) -> GenerationResponse:
+        try:
+            response: GenerationResponse = call(request)
+            return response
+        except QwenVLMError as exc:
+            if exc.whole_call:
+                raise
+            return GenerationResponse(text="", error=exc)
+
+    def close(self) -> None:
+        """Close the HTTP connection pools."""
+        with self._lock:
+            if self._sync is not None:
+                self._sync.close()
+                self._sync = None
+            self._async = None  # AsyncOpenAI's pool closes with its event loop
+
+
+def _as_retryable(error: BackendError) -> Exception:
+    return _Retryable(error) if isinstance(error, _TRANSIENT) else error
+
+
+def _usage(usage: Any) -> Usage | None:
+    if usage is None:
+        return None
+    details = getattr(usage, "completion_tokens_details", None)
+    extra = getattr(usage, "model_extra", None) or {}
+    cost = extra.get("cost") if isinstance(extra, dict) else None
+    return Usage(
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        total_tokens=int(getattr(usage, "total_tokens", 0) or 0),
+        reasoning_tokens=getattr(details, "reasoning_tokens", None) if details is not None else None,
+        cost=float(cost) if isinstance(cost, (int, float)) else None,
+    )

@@ -1,0 +1,76 @@
+"""Per-server differences of OpenAI-compatible endpoints, in one table (pure data).
+
+| server    | thinking switch                                   | reasoning text in   |
+|-----------|---------------------------------------------------|---------------------|
+| openrouter| ``reasoning: {"enabled": bool}``                  | ``reasoning``       |
+| vllm      | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning``       |
+| sglang    | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning_content``|
+| ollama    | ``reasoning_effort: "none"`` (off only)           | ``reasoning``       |
+| dashscope | top-level ``enable_thinking: bool``               | ``reasoning_content``|
+| generic   | not sent                                          | either              |
+
+Every server may also leave ``<think>...</think>`` in the content; the client splits that off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+__all__ = ["SERVERS", "ServerName", "ServerProfile", "guess_server"]
+
+ServerName = Literal["openrouter", "vllm", "sglang", "ollama", "dashscope", "generic"]
+ThinkingSwitch = Literal["openrouter", "chat_template_kwargs", "reasoning_effort", "top_level", "none"]
+
+
+@dataclass(frozen=True)
+class ServerProfile:
+    """How one kind of server is spoken to.
+
+    Attributes:
+        name: The server kind.
+        thinking_switch: How reasoning is switched on/off in the request body.
+        reasoning_fields: Message fields that may carry reasoning text, in order of preference.
+        privacy: Whether OpenRouter's ``provider`` routing (privacy, require_parameters) applies.
+    """
+
+    name: ServerName
+    thinking_switch: ThinkingSwitch
+    reasoning_fields: tuple[str, ...]
+    privacy: bool = False
+
+    def thinking_body(self, enabled: bool) -> dict[str, Any]:
+        """The request-body fields that switch reasoning on or off (may be empty)."""
+        if self.thinking_switch == "openrouter":
+            return {"reasoning": {"enabled": enabled}}
+        if self.thinking_switch == "chat_template_kwargs":
+            return {"chat_template_kwargs": {"enable_thinking": enabled}}
+        if self.thinking_switch == "reasoning_effort":
+            return {} if enabled else {"reasoning_effort": "none"}
+        if self.thinking_switch == "top_level":
+            return {"enable_thinking": enabled}
+        return {}
+
+
+SERVERS: dict[ServerName, ServerProfile] = {
+    "openrouter": ServerProfile("openrouter", "openrouter", ("reasoning", "reasoning_content"), privacy=True),
+    "vllm": ServerProfile("vllm", "chat_template_kwargs", ("reasoning", "reasoning_content")),
+    "sglang": ServerProfile("sglang", "chat_template_kwargs", ("reasoning_content", "reasoning")),
+    "ollama": ServerProfile("ollama", "reasoning_effort", ("reasoning", "reasoning_content")),
+    "dashscope": ServerProfile("dashscope", "top_level", ("reasoning_content", "reasoning")),
+    "generic": ServerProfile("generic", "none", ("reasoning", "reasoning_content")),
+}
+
+
+def guess_server(base_url: str) -> ServerName:
+    """Guess the server kind from its URL (OpenRouter, DashScope, Ollama's port; vLLM-style otherwise)."""
+    parsed = urlparse(base_url)
+    host = (parsed.hostname or "").lower()
+    if host.endswith("openrouter.ai"):
+        return "openrouter"
+    if "dashscope" in host or host.endswith("aliyuncs.com"):
+        return "dashscope"
+    if parsed.port == 11434:
+        return "ollama"
+    return "vllm"

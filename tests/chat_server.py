@@ -1,0 +1,123 @@
+"""A real HTTP server on 127.0.0.1 that speaks the chat-completions protocol, with scriptable faults.
+
+The openai SDK talks to it over TCP exactly as it would to OpenRouter or vLLM; nothing of our client code
+is mocked. Each test gives the server a ``script``: a function of (request number, request body) that
+returns a :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """What the server sends back for one request."""
+
+    status: int = 200
+    body: Any = None  # a dict (sent as JSON) or a str (sent raw, e.g. malformed JSON)
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def completion(
+    content: str | None = "ok",
+    *,
+    finish_reason: str = "stop",
+    reasoning: str | None = None,
+    reasoning_field: str = "reasoning",
+    cost: float | None = None,
+    model: str = "qwen/test",
+) -> dict[str, Any]:
+    """A chat-completions response body."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message[reasoning_field] = reasoning
+    usage: dict[str, Any] = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    if cost is not None:
+        usage["cost"] = cost
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": usage,
+    }
+
+
+Script = Callable[[int, dict[str, Any]], Reply]
+
+
+class ChatServer:
+    """The running server: its URL, the requests it received, and the script answering them."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.script: Script = lambda n, body: Reply(body=completion("ok"))
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {}
+                with server._lock:
+                    number = len(server.requests)
+                    server.requests.append(body)
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                reply = server.script(number, body)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body or {})
+                data = payload.encode()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def start(self) -> ChatServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@contextmanager
+def chat_server() -> Iterator[ChatServer]:
+    """Run a :class:`ChatServer` for the duration of a ``with`` block."""
+    server = ChatServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
