@@ -37,8 +37,26 @@ def create_backend(name: str, model: str | None, **options: Any) -> Backend:
     if name == "local":
         from .local import LocalBackend
 
+        _check_options(LocalBackend, options)
         return LocalBackend(model_id, **options)
     from .openrouter import OpenAICompatibleBackend
 
+    _check_options(OpenAICompatibleBackend, options)
+
     provider: Literal["openrouter", "openai"] = "openrouter" if name == "openrouter" else "openai"
     return OpenAICompatibleBackend(model_id, provider=provider, **options)
+
+
+def _check_options(cls: type, options: dict[str, Any]) -> None:
+    import inspect
+
+    accepted = {
+        name
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    unknown = sorted(set(options) - accepted - {"provider"})
+    if unknown:
+        raise ConfigurationError(
+            f"option(s) {unknown} do not apply to {cls.__name__}; it takes: {', '.join(sorted(accepted))}"
+        )
