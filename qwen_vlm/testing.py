@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends.base import GenerationRequest, GenerationResponse
 from .errors import QwenVLMError
 from .geometry import smart_resize
 from .models import REGISTRY, Family, ModelInfo, resolve_model
 from .results import Usage
+
+if TYPE_CHECKING:
+    from .tiny import build_tiny_checkpoint
 
 __all__ = ["FakeBackend", "build_tiny_checkpoint"]
 

@@ -47,18 +47,23 @@ _CONTENT = (
     "{%- endfor -%}{%- endif -%}"
 )
 _MESSAGES = (
-    "{%- for message in messages -%}<|im_start|>{{ message['role'] }}\n" + _CONTENT + "<|im_end|>\n{%- endfor -%}"
+    "{%- for message in messages -%}<|im_start|>{{ message['role'] }}\n"
+    + _CONTENT
+    + "<|im_end|>\n{%- endfor -%}"
 )
 TEMPLATES: dict[str, str] = {
     # Qwen2/2.5-VL add a default system prompt; the thinking flag is ignored.
     "qwen2": (
-        "{%- if messages[0]['role'] != 'system' -%}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-        "{%- endif -%}" + _MESSAGES + "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+        "{%- if messages[0]['role'] != 'system' -%}"
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{%- endif -%}"
+        + _MESSAGES
+        + "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
     ),
     # Qwen3-VL Instruct: no system prompt, no thinking.
     "qwen3": _MESSAGES + "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}",
     # Qwen3-VL Thinking: always pre-fills an open <think>.
-    "qwen3_thinking": _MESSAGES + "{%- if add_generation_prompt -%}<|im_start|>assistant\n<think>\n{%- endif -%}",
+    "qwen3_thinking": _MESSAGES
+    + "{%- if add_generation_prompt -%}<|im_start|>assistant\n<think>\n{%- endif -%}",
     # Qwen3.5 (0.8B/2B): thinking off unless enable_thinking is true.
     "qwen3_5": _MESSAGES
     + "{%- if add_generation_prompt -%}<|im_start|>assistant\n"
@@ -68,8 +73,10 @@ TEMPLATES: dict[str, str] = {
 
 _CORPUS = [
     "You are a helpful assistant.",
-    "Locate every instance that belongs to the following categories. Report bbox coordinates in JSON format.",
-    '```json\n[{"bbox_2d": [12, 34, 567, 890], "label": "cat"}, {"point_2d": [100, 200], "label": "dog"}]\n```',
+    "Locate every instance that belongs to the following categories.",
+    "Report bbox coordinates in JSON format.",
+    '```json\n[{"bbox_2d": [12, 34, 567, 890], "label": "cat"},',
+    '{"point_2d": [100, 200], "label": "dog"}]\n```',
     '{"label": "dog"} ["cat", "dog"] {"total": "8.75", "company": "ACME"} null true false',
     "Describe this image in one sentence. A red house under a yellow sun. Read all the text in the image.",
     "0123456789 ,.:;!?()[]{}<>\"'-_/\\|*#@&%+=~` abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -77,12 +84,19 @@ _CORPUS = [
 ]
 
 
+def _transformers() -> Any:
+    import importlib
+
+    return importlib.import_module("transformers")
+
+
 def _tokenizer(vocab_size: int) -> Any:
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast
 
-    pattern = (
-        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    tf = _transformers()
+    pattern = (  # Qwen2's pre-tokenizer split
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+        r"|\s*[\r\n]+|\s+(?!\S)|\s+"
     )
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.normalizer = normalizers.NFC()
@@ -100,7 +114,7 @@ def _tokenizer(vocab_size: int) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    fast = Qwen2TokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast = tf.Qwen2TokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     fast.add_tokens(["<think>", "</think>"])  # ordinary tokens: they survive skip_special_tokens
     return fast
 
@@ -128,8 +142,8 @@ def build_tiny_checkpoint(
         The directory, loadable with ``QwenVLM(str(path))``.
     """
     import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig, Qwen2VLImageProcessor
 
+    tf = _transformers()
     if family not in TINY_FAMILIES:
         raise ValueError(f"family must be one of {TINY_FAMILIES}, got {family!r}")
     out = Path(path)
@@ -165,17 +179,14 @@ def build_tiny_checkpoint(
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
     }
-    qwen3 = family in ("qwen3_vl", "qwen3_5")
     if family in ("qwen2_vl", "qwen2_5_vl"):
-        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor, Qwen2VLConfig, Qwen2VLProcessor
-        from transformers import Qwen2VLVideoProcessor as VideoProcessor
-
+        video_processor_cls: Any = tf.Qwen2VLVideoProcessor
         patch = 14
         text["rope_scaling"] = {"type": "mrope", "mrope_section": [2, 1, 1]}
         if family == "qwen2_5_vl":
             vision.update(patch_size=patch, window_size=112, fullatt_block_indexes=[1])
-            config: Any = Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
-            processor_cls: Any = Qwen2_5_VLProcessor
+            config: Any = tf.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
+            processor_cls: Any = tf.Qwen2_5_VLProcessor
         else:
             vision = {
                 "depth": 2,
@@ -187,26 +198,24 @@ def build_tiny_checkpoint(
                 "spatial_merge_size": 2,
                 "temporal_patch_size": 2,
             }
-            config = Qwen2VLConfig(text_config=text, vision_config=vision, **token_ids)
-            processor_cls = Qwen2VLProcessor
+            config = tf.Qwen2VLConfig(text_config=text, vision_config=vision, **token_ids)
+            processor_cls = tf.Qwen2VLProcessor
         template = TEMPLATES["qwen2"]
         mean_std: dict[str, Any] = {}
     else:
-        from transformers import Qwen3VLProcessor
-        from transformers import Qwen3VLVideoProcessor as VideoProcessor
-
+        video_processor_cls = tf.Qwen3VLVideoProcessor
         patch = 16
         vision.update(patch_size=patch, num_position_embeddings=16)
         if family == "qwen3_vl":
-            from transformers import Qwen3VLConfig
-
-            text["rope_scaling"] = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True}
+            text["rope_scaling"] = {
+                "rope_type": "default",
+                "mrope_section": [2, 1, 1],
+                "mrope_interleaved": True,
+            }
             vision["deepstack_visual_indexes"] = [0]
-            config = Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
+            config = tf.Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
             template = TEMPLATES["qwen3_thinking" if thinking else "qwen3"]
         else:
-            from transformers import Qwen3_5Config
-
             text.update(
                 num_hidden_layers=4,
                 layer_types=["linear_attention", "linear_attention", "linear_attention", "full_attention"],
@@ -222,18 +231,18 @@ def build_tiny_checkpoint(
                     "mrope_interleaved": True,
                 },
             )
-            config = Qwen3_5Config(text_config=text, vision_config=vision, **token_ids)
+            config = tf.Qwen3_5Config(text_config=text, vision_config=vision, **token_ids)
             template = TEMPLATES["qwen3_5"]
-        processor_cls = Qwen3VLProcessor
+        processor_cls = tf.Qwen3VLProcessor
         mean_std = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
     torch.manual_seed(seed)
-    model = AutoModelForImageTextToText.from_config(config)
-    model.generation_config = GenerationConfig(
+    model = tf.AutoModelForImageTextToText.from_config(config)
+    model.generation_config = tf.GenerationConfig(
         eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
         pad_token_id=ids["<|endoftext|>"],
         do_sample=False,
     )
-    image_processor = Qwen2VLImageProcessor(
+    image_processor = tf.Qwen2VLImageProcessor(
         patch_size=patch,
         merge_size=2,
         temporal_patch_size=2,
@@ -241,7 +250,7 @@ def build_tiny_checkpoint(
         max_pixels=max_pixels,
         **mean_std,
     )
-    video_processor = VideoProcessor(patch_size=patch, merge_size=2, temporal_patch_size=2, **mean_std)
+    video_processor = video_processor_cls(patch_size=patch, merge_size=2, temporal_patch_size=2, **mean_std)
     processor = processor_cls(
         image_processor=image_processor,
         tokenizer=tokenizer,
@@ -269,6 +278,7 @@ class ScriptedLogitsProcessor:
         self.start: int | None = None
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Mask every token but the script's next one."""
         import torch
 
         if self.start is None:
@@ -283,12 +293,12 @@ class ScriptedLogitsProcessor:
 def scripted(text: str) -> Any:
     """A ``generate_kwargs`` factory for :class:`~qwen_vlm.backends.local.LocalBackend` forcing ``text``.
 
-    >>> vlm = QwenVLM(str(path), generate_kwargs=scripted('[{"bbox_2d": [0, 0, 500, 500]}]'))  # doctest: +SKIP
+    >>> answer = '[{"bbox_2d": [0, 0, 500, 500]}]'
+    >>> vlm = QwenVLM(str(path), generate_kwargs=scripted(answer))  # doctest: +SKIP
     """
 
     def factory(tokenizer: Any) -> dict[str, Any]:
-        from transformers import LogitsProcessorList
-
-        return {"logits_processor": LogitsProcessorList([ScriptedLogitsProcessor(tokenizer, text)])}
+        processors = _transformers().LogitsProcessorList([ScriptedLogitsProcessor(tokenizer, text)])
+        return {"logits_processor": processors}
 
     return factory

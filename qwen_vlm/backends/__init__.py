@@ -52,7 +52,7 @@ def _check_options(cls: type, options: dict[str, Any]) -> None:
 
     accepted = {
         name
-        for name, p in inspect.signature(cls.__init__).parameters.items()
+        for name, p in inspect.signature(cls).parameters.items()
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
     unknown = sorted(set(options) - accepted - {"provider"})

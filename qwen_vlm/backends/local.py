@@ -1,0 +1,385 @@
+"""The local backend: Qwen-VL checkpoints on this machine with Hugging Face transformers (5.x).
+
+One loading path for every family: ``AutoModelForImageTextToText`` + ``AutoProcessor``. Images are
+preprocessed by the checkpoint's own processor (the model card's recipe), and the processor's whole output
+goes to ``generate`` (it carries ``mm_token_type_ids`` and ``image_grid_thw``). The resized size the
+processor produced (``image_grid_thw`` x patch size) is reported with every answer, so Qwen2.5-VL's
+absolute coordinates convert exactly. Batches use left padding; a lock makes one client safe to share.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+    QwenVLMError,
+)
+from ..models import REGISTRY, Family, ModelInfo, family_from_model_type, resolve_model
+from ..results import Usage
+from ..thinking import split_thinking
+from .base import GenerationRequest, GenerationResponse
+
+__all__ = ["LocalBackend", "pick_device"]
+
+logger = logging.getLogger("qwen_vlm")
+
+#: A function of the tokenizer returning extra ``generate`` keyword arguments (e.g. a logits processor).
+GenerateKwargs = dict[str, Any] | Callable[[Any], dict[str, Any]]
+
+
+def _require(package: str, purpose: str, extra: str = "local") -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        raise MissingDependencyError(package, extra, purpose) from None
+
+
+def pick_device(torch: Any) -> str:
+    """The best available device: CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _config_family(model: str, revision: str | None, local_files_only: bool | None) -> Family | None:
+    """Read ``model_type`` from a local directory's config.json, or through the hub cache."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        config = path / "config.json"
+        if not config.is_file():
+            raise ConfigurationError(
+                f"{model!r} is a directory without config.json; is it a model checkpoint?"
+            )
+        model_type = json.loads(config.read_text()).get("model_type", "")
+        family = family_from_model_type(model_type)
+        if family is None:
+            raise ConfigurationError(
+                f"{model!r} is a {model_type!r} checkpoint, not a Qwen-VL one (qwen2_vl, qwen2_5_vl, "
+                "qwen3_vl, qwen3_vl_moe, qwen3_5, qwen3_5_moe)"
+            )
+        return family
+    if model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model:
+        raise ConfigurationError(
+            f"no checkpoint directory at {model!r}; pass an existing directory or a Hugging Face repo id"
+        )
+    if model in REGISTRY:
+        return None
+    transformers = _require("transformers", "The local backend")
+    try:
+        config = transformers.AutoConfig.from_pretrained(
+            model, revision=revision, trust_remote_code=False, local_files_only=bool(local_files_only)
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(_fetch_failed(model, exc)) from None
+    return family_from_model_type(getattr(config, "model_type", ""))
+
+
+def _fetch_failed(model: str, exc: BaseException) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+    reason = (
+        "the Hugging Face Hub is switched off (HF_HUB_OFFLINE=1)" if offline else "it could not be fetched"
+    )
+    return (
+        f"cannot load model {model!r}: {reason} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+        "Check the repo id and your network, or download the checkpoint elsewhere and pass its local "
+        "directory: QwenVLM('/path/to/checkpoint')"
+    )
+
+
+class LocalBackend:
+    """Qwen-VL with transformers on CPU, CUDA or Apple MPS.
+
+    Args:
+        model: A Hugging Face repo id or a local checkpoint directory (a fine-tune loads like any other).
+        family: Override the family read from the checkpoint's config.
+        device: ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``... (default: CUDA, then MPS, then CPU).
+        device_map: Passed to ``from_pretrained`` (e.g. ``"auto"`` to shard over GPUs); excludes ``device``.
+        dtype: ``"auto"`` (the checkpoint's dtype; float32 on CPU), or ``"bfloat16"``, ``"float16"``...
+        attn_implementation: ``"sdpa"``, ``"flash_attention_2"``, ``"eager"``...
+        revision: A branch, tag or commit to pin.
+        lazy: Defer loading the weights to the first call (default: load now).
+        min_pixels: Override the processor's lower pixel bound (opt-in).
+        max_pixels: Override the processor's upper pixel bound (opt-in).
+        batch_size: Images per ``generate`` call for a list of images (default 4).
+        adapter: Path or repo id of a LoRA adapter (peft) applied on top of ``model``.
+        local_files_only: Never reach the hub (default: only when ``HF_HUB_OFFLINE`` is set).
+        generate_kwargs: Extra ``generate`` arguments, or a function of the tokenizer returning them.
+    """
+
+    max_concurrency = 1
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        family: Family | None = None,
+        device: str | None = None,
+        device_map: str | dict[str, Any] | None = None,
+        dtype: str = "auto",
+        attn_implementation: str | None = None,
+        revision: str | None = None,
+        lazy: bool = False,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        batch_size: int = 4,
+        adapter: str | None = None,
+        local_files_only: bool | None = None,
+        generate_kwargs: GenerateKwargs | None = None,
+    ) -> None:
+        known = REGISTRY.get(model)
+        if known is not None and "local" not in known.backends:
+            resolve_model(model, "local")  # raises with the valid choices, before any import
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if device is not None and device_map is not None:
+            raise ConfigurationError("pass either device= or device_map=, not both")
+        if (min_pixels is not None and min_pixels < 1) or (max_pixels is not None and max_pixels < 1):
+            raise ConfigurationError("min_pixels and max_pixels must be positive")
+        if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
+            raise ConfigurationError(f"min_pixels ({min_pixels}) is above max_pixels ({max_pixels})")
+        self._torch = _require("torch", "The local backend")
+        _require("torchvision", "The Qwen-VL processors")
+        self._transformers = _require("transformers", "The local backend")
+        if adapter is not None:
+            _require("peft", "LoRA adapters (adapter=)", extra="peft")
+        if local_files_only is None:
+            local_files_only = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+        config_family = _config_family(model, revision, local_files_only)
+        self.info: ModelInfo = resolve_model(model, "local", family=family, config_family=config_family)
+        self.max_batch_size = batch_size
+        self._model_id = model
+        self._device = device or (None if device_map is not None else pick_device(self._torch))
+        self._device_map = device_map
+        self._dtype = dtype
+        self._attn = attn_implementation
+        self._revision = revision
+        self._adapter = adapter
+        self._local_only = local_files_only
+        self._min_pixels = min_pixels
+        self._max_pixels = max_pixels
+        self._generate_kwargs = generate_kwargs
+        self._lock = threading.RLock()
+        self._model: Any = None
+        self._processor: Any = None
+        if not lazy:
+            self.load()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._model is not None else "not loaded"
+        return (
+            f"LocalBackend(model={self._model_id!r}, family={self.info.family!r}, "
+            f"device={self._device!r}, {state})"
+        )
+
+    # ------------------------------------------------------------------ loading
+    def _torch_dtype(self) -> Any:
+        if self._dtype == "auto":
+            # Checkpoints are bfloat16; CPUs run float32 much faster and exactly.
+            return self._torch.float32 if self._device == "cpu" else "auto"
+        value = getattr(self._torch, str(self._dtype), None)
+        if not isinstance(value, self._torch.dtype):
+            raise ConfigurationError(
+                f"unknown dtype {self._dtype!r}; use 'auto', 'bfloat16', 'float16' or 'float32'"
+            )
+        return value
+
+    def load(self) -> None:
+        """Load the processor and the weights (done at construction unless ``lazy=True``)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            tf = self._transformers
+            common: dict[str, Any] = {"revision": self._revision, "local_files_only": self._local_only}
+            kwargs: dict[str, Any] = {
+                **common,
+                "dtype": self._torch_dtype(),
+                "trust_remote_code": False,
+                "use_safetensors": True,
+            }
+            if self._attn is not None:
+                kwargs["attn_implementation"] = self._attn
+            if self._device_map is not None:
+                kwargs["device_map"] = self._device_map
+            try:
+                processor = tf.AutoProcessor.from_pretrained(
+                    self._model_id, trust_remote_code=False, **common
+                )
+                model = tf.AutoModelForImageTextToText.from_pretrained(self._model_id, **kwargs)
+            except OSError as exc:
+                raise ModelNotFoundError(_fetch_failed(self._model_id, exc)) from None
+            except self._torch.OutOfMemoryError as exc:
+                raise OutOfMemoryError(
+                    f"out of memory loading {self._model_id!r}: {exc}", batch_size=0
+                ) from None
+            if self._adapter is not None:
+                from peft import PeftModel
+
+                try:
+                    model = PeftModel.from_pretrained(model, self._adapter, revision=self._revision)
+                except (OSError, ValueError) as exc:
+                    raise ModelNotFoundError(_fetch_failed(self._adapter, exc)) from None
+            if self._device_map is None and self._device is not None:
+                model = model.to(self._device)
+            model.eval()
+            processor.tokenizer.padding_side = "left"
+            self._processor = processor
+            self._model = model
+
+    @property
+    def processor(self) -> Any:
+        """The checkpoint's processor (loads the model if needed)."""
+        self.load()
+        return self._processor
+
+    @property
+    def model(self) -> Any:
+        """The transformers model (loads it if needed)."""
+        self.load()
+        return self._model
+
+    # ------------------------------------------------------------------ generation
+    def _image_kwargs(self) -> dict[str, Any]:
+        if self._min_pixels is None and self._max_pixels is None:
+            return {}
+        size = dict(self._processor.image_processor.size)
+        if self._min_pixels is not None:
+            size["shortest_edge"] = self._min_pixels
+        if self._max_pixels is not None:
+            size["longest_edge"] = self._max_pixels
+        return {"size": size}
+
+    def _inputs(
+        self, requests: Sequence[GenerationRequest], enable_thinking: bool | None
+    ) -> tuple[Any, list[str]]:
+        processor = self._processor
+        conversations = [
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image"}, {"type": "text", "text": r.prompt}],
+                }
+            ]
+            for r in requests
+        ]
+        template: dict[str, Any] = {}
+        if enable_thinking is not None:
+            template["enable_thinking"] = enable_thinking
+        texts = [
+            processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **template)
+            for c in conversations
+        ]
+        images = [r.image.pil() for r in requests]
+        inputs = processor(
+            text=texts, images=images, padding=True, return_tensors="pt", **self._image_kwargs()
+        )
+        return inputs, texts
+
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        torch = self._torch
+        first = requests[0]
+        inputs, texts = self._inputs(requests, first.enable_thinking)
+        device = self._model.device
+        inputs = inputs.to(device)
+        extra = self._generate_kwargs
+        if callable(extra):
+            extra = extra(self._processor.tokenizer)
+        temperature = first.temperature
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": float(temperature)}
+            if temperature
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        max_new = max(r.max_tokens for r in requests)
+        with torch.inference_mode():
+            output = self._model.generate(**inputs, max_new_tokens=max_new, **sampling, **(extra or {}))
+        prompt_len = inputs["input_ids"].shape[1]
+        generated = output[:, prompt_len:]
+        tokenizer = self._processor.tokenizer
+        stop_ids = set(self._stop_ids())
+        patch = int(getattr(self._processor.image_processor, "patch_size", 14))
+        grids = inputs["image_grid_thw"].tolist()
+        mask = inputs["attention_mask"]
+        responses = []
+        for i, request in enumerate(requests):
+            tokens = generated[i].tolist()[: request.max_tokens]
+            end = next((k for k, t in enumerate(tokens) if t in stop_ids), None)
+            finish = "stop" if end is not None else "length"
+            kept = tokens if end is None else tokens[:end]
+            raw = tokenizer.decode(kept, skip_special_tokens=False)
+            started = texts[i].rstrip().endswith("<think>")
+            thinking, answer = split_thinking(raw, thinking_started=started)
+            _, grid_h, grid_w = grids[i]
+            prompt_tokens = int(mask[i].sum())
+            completion_tokens = len(kept) + (1 if end is not None else 0)
+            responses.append(
+                GenerationResponse(
+                    text=answer,
+                    thinking=thinking,
+                    input_size=(int(grid_w) * patch, int(grid_h) * patch),
+                    usage=Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens),
+                    finish_reason=finish,
+                )
+            )
+        return responses
+
+    def _stop_ids(self) -> list[int]:
+        eos = self._model.generation_config.eos_token_id
+        ids = list(eos) if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else [])
+        pad = self._processor.tokenizer.pad_token_id
+        return [*ids, pad] if pad is not None else ids
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Run a batch; requests that differ in sampling or thinking run in separate sub-batches."""
+        self.load()
+        groups: dict[tuple[Any, Any], list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault((request.temperature or None, request.enable_thinking), []).append(i)
+        responses: list[GenerationResponse | None] = [None] * len(requests)
+        with self._lock:
+            for indices in groups.values():
+                batch = [requests[i] for i in indices]
+                try:
+                    out = self._generate(batch)
+                except self._torch.OutOfMemoryError as exc:
+                    if self._device and str(self._device).startswith("cuda"):
+                        self._torch.cuda.empty_cache()
+                    error = OutOfMemoryError(
+                        f"out of memory generating for a batch of {len(batch)} image(s) on {self._device}: "
+                        f"{str(exc).splitlines()[0]}; lower batch_size= or max_pixels=",
+                        batch_size=len(batch),
+                    )
+                    out = [GenerationResponse(text="", error=error) for _ in batch]
+                except QwenVLMError:
+                    raise
+                for i, response in zip(indices, out, strict=True):
+                    responses[i] = response
+        return [r for r in responses if r is not None]
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Async :meth:`generate` (runs in a worker thread)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.generate, requests)
+
+    def close(self) -> None:
+        """Drop the model and free device memory."""
+        with self._lock:
+            self._model = None
+            self._processor = None
+            if self._device and str(self._device).startswith("cuda"):
+                self._torch.cuda.empty_cache()
