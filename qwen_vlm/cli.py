@@ -96,14 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         vlm = QwenVLM(args.model, backend=args.backend, base_url=args.base_url)
         thinking = None if args.thinking is None else args.thinking == "on"
-        results = vlm.run(
+        single = len(args.images) == 1
+        out = vlm.run(
             args.task.replace("-", "_"),
-            list(args.images),
+            args.images[0] if single else list(args.images),
             **_params(args),
             max_tokens=args.max_tokens,
             temperature=args.temperature,
             enable_thinking=thinking,
         )
+        results: list[Result] = [out] if single else out
     except (ConfigurationError, ImageError) as exc:
         print(f"qwen-vlm: {exc}", file=sys.stderr)
         return 2

@@ -317,3 +317,19 @@ def test_bad_local_options(checkpoints: dict[str, Path]) -> None:
         QwenVLM(path, device="cpu", device_map="auto")
     with pytest.raises(ConfigurationError, match="do not apply"):
         QwenVLM(path, privacy="zdr")
+
+
+def test_unreachable_hub_fails_fast_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connections are refused at once
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    start = time.monotonic()
+    with pytest.raises(ModelNotFoundError, match=r"Hub \(127\.0\.0\.1\) is not reachable.*local directory"):
+        QwenVLM("Qwen/Qwen3.5-2B")
+    assert time.monotonic() - start < 10

@@ -89,6 +89,33 @@ def _config_family(model: str, revision: str | None, local_files_only: bool | No
     return family_from_model_type(getattr(config, "model_type", ""))
 
 
+def _hub_host() -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    return endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face Hub (or ``HF_ENDPOINT``) opens within ``timeout``."""
+    import socket
+
+    try:
+        socket.create_connection(_hub_host(), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _in_cache(model: str, revision: str | None) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = try_to_load_from_cache(model, "config.json", revision=revision)
+    return isinstance(found, str)
+
+
 def _fetch_failed(model: str, exc: BaseException) -> str:
     offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
     reason = (
@@ -159,6 +186,17 @@ class LocalBackend:
             _require("peft", "LoRA adapters (adapter=)", extra="peft")
         if local_files_only is None:
             local_files_only = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+        if not local_files_only and not Path(model).expanduser().is_dir() and not _hub_reachable():
+            # Fail in seconds with a clear message instead of minutes of download retries.
+            if not _in_cache(model, revision):
+                host, _ = _hub_host()
+                raise ModelNotFoundError(
+                    f"cannot download model {model!r}: the Hugging Face Hub ({host}) is not reachable from "
+                    "this machine and the model is not in the local cache. Connect to the internet, set "
+                    "HF_ENDPOINT to a mirror, or download the checkpoint elsewhere and pass its local "
+                    "directory: QwenVLM('/path/to/checkpoint')"
+                )
+            local_files_only = True
         config_family = _config_family(model, revision, local_files_only)
         self.info: ModelInfo = resolve_model(model, "local", family=family, config_family=config_family)
         self.max_batch_size = batch_size
