@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("openai")
 
-from chat_server import Reply, chat_server, completion  # noqa: E402
+from chat_server import Reply, chat_server, completion
 
-from qwen_vlm.cli import main  # noqa: E402
+from qwen_vlm.cli import main
 
 SAMPLE = str(Path(__file__).parent.parent / "examples" / "sample.jpg")
 
@@ -42,12 +42,17 @@ def test_cli_tasks(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "caption", "missing.jpg", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
-                       "--model", "Qwen/Qwen3-VL-8B-Instruct")  # fmt: skip
+    remote = [
+        "--backend",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "Qwen/Qwen3-VL-8B-Instruct",
+    ]
+    code, _, err = run(capsys, "caption", "missing.jpg", *remote)
     assert code == 2 and "image: file not found: 'missing.jpg'" in err
-    code, _, err = run(capsys, "classify", SAMPLE, "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
-                       "--model", "Qwen/Qwen3-VL-8B-Instruct")  # fmt: skip
+    code, _, err = run(capsys, "classify", SAMPLE, *remote)
     assert code == 2 and "needs classes" in err
-    code, _, err = run(capsys, "extract", SAMPLE, "--schema", "{oops", "--backend", "openai",
-                       "--base-url", "http://127.0.0.1:9/v1", "--model", "Qwen/Qwen3-VL-8B-Instruct")  # fmt: skip
+    code, _, err = run(capsys, "extract", SAMPLE, "--schema", "{oops", *remote)
     assert code == 2 and "--schema is not valid JSON" in err
