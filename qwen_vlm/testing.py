@@ -27,9 +27,9 @@ from .models import REGISTRY, Family, ModelInfo, resolve_model
 from .results import Usage
 
 if TYPE_CHECKING:
-    from .tiny import build_tiny_checkpoint
+    from .tiny import build_tiny_checkpoint, scripted
 
-__all__ = ["FakeBackend", "build_tiny_checkpoint"]
+__all__ = ["FakeBackend", "build_tiny_checkpoint", "scripted"]
 
 #: What a scripted answer may be: text, a full response, or an exception to raise for that request.
 Scripted = str | GenerationResponse | BaseException
@@ -142,8 +142,8 @@ class FakeBackend:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "build_tiny_checkpoint":
-        from .tiny import build_tiny_checkpoint
+    if name in ("build_tiny_checkpoint", "scripted"):
+        from . import tiny
 
-        return build_tiny_checkpoint
+        return getattr(tiny, name)
     raise AttributeError(name)

@@ -333,3 +333,10 @@ def test_unreachable_hub_fails_fast_with_a_clear_message(monkeypatch: pytest.Mon
     with pytest.raises(ModelNotFoundError, match=r"Hub \(127\.0\.0\.1\) is not reachable.*local directory"):
         QwenVLM("Qwen/Qwen3.5-2B")
     assert time.monotonic() - start < 10
+
+
+def test_testing_module_reexports_the_builders() -> None:
+    from qwen_vlm import testing, tiny
+
+    assert testing.build_tiny_checkpoint is tiny.build_tiny_checkpoint
+    assert testing.scripted is tiny.scripted
