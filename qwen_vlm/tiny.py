@@ -17,8 +17,16 @@ from typing import Any, Literal
 
 __all__ = ["TINY_FAMILIES", "ScriptedLogitsProcessor", "build_tiny_checkpoint", "scripted"]
 
-TinyFamily = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5"]
-TINY_FAMILIES: tuple[TinyFamily, ...] = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5")
+TinyFamily = Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]
+TINY_FAMILIES: tuple[TinyFamily, ...] = (
+    "qwen2_vl",
+    "qwen2_5_vl",
+    "qwen3_vl",
+    "qwen3_vl_moe",
+    "qwen3_5",
+    "qwen3_5_moe",
+)
+_MOE = {"moe_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2}
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -132,7 +140,8 @@ def build_tiny_checkpoint(
 
     Args:
         path: Target directory (created).
-        family: ``"qwen2_vl"``, ``"qwen2_5_vl"``, ``"qwen3_vl"`` or ``"qwen3_5"``.
+        family: ``"qwen2_vl"``, ``"qwen2_5_vl"``, ``"qwen3_vl"``, ``"qwen3_vl_moe"``, ``"qwen3_5"`` or
+            ``"qwen3_5_moe"``.
         thinking: For ``qwen3_vl``: a ``-Thinking`` style template that pre-fills ``<think>``.
         seed: Seed of the random weights.
         min_pixels: The processor's lower pixel bound (small, so images stay a few hundred tokens).
@@ -206,14 +215,18 @@ def build_tiny_checkpoint(
         video_processor_cls = tf.Qwen3VLVideoProcessor
         patch = 16
         vision.update(patch_size=patch, num_position_embeddings=16)
-        if family == "qwen3_vl":
+        if family in ("qwen3_vl", "qwen3_vl_moe"):
             text["rope_scaling"] = {
                 "rope_type": "default",
                 "mrope_section": [2, 1, 1],
                 "mrope_interleaved": True,
             }
             vision["deepstack_visual_indexes"] = [0]
-            config = tf.Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
+            if family == "qwen3_vl_moe":
+                text.update(_MOE)
+                config = tf.Qwen3VLMoeConfig(text_config=text, vision_config=vision, **token_ids)
+            else:
+                config = tf.Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
             template = TEMPLATES["qwen3_thinking" if thinking else "qwen3"]
         else:
             text.update(
@@ -231,7 +244,11 @@ def build_tiny_checkpoint(
                     "mrope_interleaved": True,
                 },
             )
-            config = tf.Qwen3_5Config(text_config=text, vision_config=vision, **token_ids)
+            if family == "qwen3_5_moe":
+                text.update(_MOE, shared_expert_intermediate_size=32)
+                config = tf.Qwen3_5MoeConfig(text_config=text, vision_config=vision, **token_ids)
+            else:
+                config = tf.Qwen3_5Config(text_config=text, vision_config=vision, **token_ids)
             template = TEMPLATES["qwen3_5"]
         processor_cls = tf.Qwen3VLProcessor
         mean_std = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}

@@ -340,3 +340,15 @@ def test_testing_module_reexports_the_builders() -> None:
 
     assert testing.build_tiny_checkpoint is tiny.build_tiny_checkpoint
     assert testing.scripted is tiny.scripted
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl_moe", "qwen3_5_moe"])
+def test_moe_checkpoints_load_through_the_same_path(family: str, tmp_path: Path) -> None:
+    path = build_tiny_checkpoint(tmp_path / family, family)  # type: ignore[arg-type]
+    answer = '[{"bbox_2d": [250, 250, 750, 750], "label": "cat"}]'
+    vlm = forced(path, answer)
+    assert vlm.info.family == family
+    assert type(vlm.backend.model).__name__.endswith("MoeForConditionalGeneration")  # type: ignore[attr-defined]
+    (det,) = vlm.detect(IMG, ["cat"])
+    assert det.xyxy == pytest.approx((160, 75, 480, 225))
+    assert len(vlm.ask([IMG, IMG], "q", max_tokens=4)) == 2
