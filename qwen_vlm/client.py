@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypedDict, TypeVar, overload
+
+from typing_extensions import Unpack
 
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
 from .errors import BackendError, ConfigurationError, OutputParseError, QwenVLMError
@@ -35,6 +37,26 @@ R = TypeVar("R", bound=Result)
 #: A batch of images: a list or tuple of anything :data:`~qwen_vlm.images.ImageInput` accepts.
 ImageBatch = list[Any] | tuple[Any, ...]
 Privacy = Literal["allow", "deny", "zdr"]
+
+
+class CallOptions(TypedDict, total=False):
+    """Options every task method takes as keyword arguments.
+
+    Attributes:
+        max_tokens: Token budget, reasoning included (default: per task; 4096 when thinking is on).
+        temperature: Sampling temperature from 0 to 2 (default: greedy).
+        enable_thinking: Switch reasoning on or off on models that support it (default: the model's own
+            default locally, off on remote servers).
+        strict: Raise per-image failures (``OutputParseError``, ``BackendError``) instead of recording them
+            on the result's ``error``.
+        progress: Show a tqdm progress bar (default: for batches, in notebooks and terminals).
+    """
+
+    max_tokens: int
+    temperature: float
+    enable_thinking: bool
+    strict: bool
+    progress: bool
 
 
 def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
@@ -149,18 +171,18 @@ class _ClientCore:
         return f"{type(self).__name__}(model={self.model!r}, backend={type(self._backend).__name__})"
 
     # ------------------------------------------------------------------ planning
-    def _plan(
-        self,
-        task: str,
-        images: Any,
-        params: dict[str, Any],
-        *,
-        max_tokens: int | None,
-        temperature: float | None,
-        enable_thinking: bool | None,
-        strict: bool,
-        progress: bool | None,
-    ) -> _Plan:
+    def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
+        unknown = set(options) - set(CallOptions.__annotations__)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option(s) {sorted(unknown)}; per-call options are "
+                f"{', '.join(CallOptions.__annotations__)}"
+            )
+        max_tokens = options.get("max_tokens")
+        temperature = options.get("temperature")
+        enable_thinking = options.get("enable_thinking")
+        strict = bool(options.get("strict", False))
+        progress = options.get("progress")
         spec = resolve_task(task)
         checked = validate_params(spec, params)
         if temperature is not None and (
@@ -219,6 +241,19 @@ class _ClientCore:
         return _Plan(spec, checked, refs, requests, single, strict, progress)
 
     # ------------------------------------------------------------------ results
+    def _settle(
+        self, batch: list[GenerationRequest], outcome: list[GenerationResponse] | BaseException
+    ) -> list[GenerationResponse]:
+        """One chunk's responses: whole-call errors re-raised, anything else marked on each image."""
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, QwenVLMError) and outcome.whole_call:
+                raise outcome
+            return self._failed(len(batch), outcome)  # a backend bug must not lose other images' work
+        if len(outcome) != len(batch):
+            error = BackendError(f"backend returned {len(outcome)} responses for {len(batch)} requests")
+            return self._failed(len(batch), error)
+        return outcome
+
     @staticmethod
     def _failed(count: int, exc: BaseException) -> list[GenerationResponse]:
         if isinstance(exc, QwenVLMError):
@@ -300,16 +335,12 @@ class QwenVLM(_ClientCore):
 
         def run(chunk: list[int]) -> None:
             batch = [plan.requests[i] for i in chunk]
+            outcome: list[GenerationResponse] | BaseException
             try:
-                out = backend.generate(batch)
-                if len(out) != len(batch):
-                    raise BackendError(f"backend returned {len(out)} responses for {len(batch)} requests")
-            except QwenVLMError as exc:
-                if exc.whole_call:
-                    raise
-                out = self._failed(len(batch), exc)
-            except Exception as exc:  # a backend bug must not lose the other images' work
-                out = self._failed(len(batch), exc)
+                outcome = backend.generate(batch)
+            except Exception as exc:
+                outcome = exc
+            out = self._settle(batch, outcome)
             for i, response in zip(chunk, out, strict=True):
                 responses[i] = response
             if bar is not None:
@@ -333,502 +364,205 @@ class QwenVLM(_ClientCore):
                 bar.close()
         return [r if r is not None else self._failed(1, BackendError("not run"))[0] for r in responses]
 
-    def _call(
-        self,
-        task: str,
-        images: Any,
-        params: dict[str, Any],
-        **options: Any,
-    ) -> Any:
-        plan = self._plan(task, images, params, **options)
+    def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
+        plan = self._plan(task, images, params, options)
         if not plan.requests:
             return []
         return self._finish(plan, self._execute(plan))
 
     # ------------------------------------------------------------------ tasks
     @overload
-    def prompt(
-        self,
-        image: ImageBatch,
-        text: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> list[TextResult]: ...
+    def prompt(self, image: ImageBatch, text: str, **options: Unpack[CallOptions]) -> list[TextResult]: ...
     @overload
-    def prompt(
-        self,
-        image: ImageInput,
-        text: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> TextResult: ...
-    def prompt(
-        self,
-        image: Any,
-        text: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def prompt(self, image: ImageInput, text: str, **options: Unpack[CallOptions]) -> TextResult: ...
+    def prompt(self, image: Any, text: str, **options: Unpack[CallOptions]) -> Any:
         """Send your own prompt with the image ("unconstrained").
 
         Args:
-            image: One image, or a list of images.
-            text: The prompt.
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            image: One image, or a list of images (then a list of results, same order).
+            text: The prompt, sent unchanged after the image.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
 
         Returns:
-            A :class:`TextResult` (a list of them for a list of images).
+            A :class:`TextResult`.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "unconstrained",
-            image,
-            {"text": text},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return self._call("unconstrained", image, {"text": text}, options)
 
     @overload
-    def ocr(
-        self,
-        image: ImageBatch,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> list[TextResult]: ...
+    def ocr(self, image: ImageBatch, **options: Unpack[CallOptions]) -> list[TextResult]: ...
     @overload
-    def ocr(
-        self,
-        image: ImageInput,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> TextResult: ...
-    def ocr(
-        self,
-        image: Any,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def ocr(self, image: ImageInput, **options: Unpack[CallOptions]) -> TextResult: ...
+    def ocr(self, image: Any, **options: Unpack[CallOptions]) -> Any:
         """Read all text in the image, in reading order.
 
         Args:
-            image: One image, or a list of images.
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            image: One image, or a list of images (then a list of results, same order).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
 
         Returns:
             A :class:`TextResult`; ``regions`` holds located text when the model gave boxes.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "ocr", image, {}, **_opts(max_tokens, temperature, enable_thinking, strict, progress)
-        )
+        return self._call("ocr", image, {}, options)
 
     @overload
-    def ask(
-        self,
-        image: ImageBatch,
-        question: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> list[TextResult]: ...
+    def ask(self, image: ImageBatch, question: str, **options: Unpack[CallOptions]) -> list[TextResult]: ...
     @overload
-    def ask(
-        self,
-        image: ImageInput,
-        question: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> TextResult: ...
-    def ask(
-        self,
-        image: Any,
-        question: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def ask(self, image: ImageInput, question: str, **options: Unpack[CallOptions]) -> TextResult: ...
+    def ask(self, image: Any, question: str, **options: Unpack[CallOptions]) -> Any:
         """Answer a question about the image ("visual-question-answering").
 
         Args:
-            image: One image, or a list of images.
-            question: The question.
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            image: One image, or a list of images (then a list of results, same order).
+            question: The question, sent unchanged after the image.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`TextResult`.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "visual-question-answering",
-            image,
-            {"question": question},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return self._call("visual-question-answering", image, {"question": question}, options)
 
     @overload
     def caption(
-        self,
-        image: ImageBatch,
-        detailed: bool = False,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, detailed: bool = False, **options: Unpack[CallOptions]
     ) -> list[TextResult]: ...
     @overload
     def caption(
-        self,
-        image: ImageInput,
-        detailed: bool = False,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, detailed: bool = False, **options: Unpack[CallOptions]
     ) -> TextResult: ...
-    def caption(
-        self,
-        image: Any,
-        detailed: bool = False,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def caption(self, image: Any, detailed: bool = False, **options: Unpack[CallOptions]) -> Any:
         """Describe the image: one sentence, or a detailed paragraph.
 
         Args:
-            image: One image, or a list of images.
+            image: One image, or a list of images (then a list of results, same order).
             detailed: A paragraph ("detailed-caption") instead of one sentence ("caption").
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`TextResult`.
+            (A list of them for a list of images.)
         """
-        task = "detailed-caption" if detailed else "caption"
         return self._call(
-            task,
-            image,
-            {"detailed": detailed},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
+            "detailed-caption" if detailed else "caption", image, {"detailed": detailed}, options
         )
 
     @overload
     def classify(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> list[Classification]: ...
     @overload
     def classify(
-        self,
-        image: ImageInput,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> Classification: ...
-    def classify(
-        self,
-        image: Any,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def classify(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
         """Pick the one class that fits the image.
 
         Args:
-            image: One image, or a list of images.
+            image: One image, or a list of images (then a list of results, same order).
             classes: The candidate classes.
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
 
         Returns:
             A :class:`Classification`; ``label`` is one of ``classes``, or ``None`` with ``error`` set.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "classification",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return self._call("classification", image, {"classes": classes}, options)
 
     @overload
     def classify_multi(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> list[MultiLabelClassification]: ...
     @overload
     def classify_multi(
-        self,
-        image: ImageInput,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> MultiLabelClassification: ...
-    def classify_multi(
-        self,
-        image: Any,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def classify_multi(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
         """Pick every class present in the image ("multi-label-classification").
 
         Args:
-            image: One image, or a list of images.
+            image: One image, or a list of images (then a list of results, same order).
             classes: The candidate classes.
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`MultiLabelClassification`; ``labels`` is a subset of ``classes``.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "multi-label-classification",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return self._call("multi-label-classification", image, {"classes": classes}, options)
 
     @overload
     def detect(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str] | None = None,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
     ) -> list[Detections]: ...
     @overload
     def detect(
-        self,
-        image: ImageInput,
-        classes: Sequence[str] | None = None,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
     ) -> Detections: ...
-    def detect(
-        self,
-        image: Any,
-        classes: Sequence[str] | None = None,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
-        """Detect objects: boxes in pixels of the original image.
+    def detect(self, image: Any, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]) -> Any:
+        """Detect objects: boxes in pixels of the original image, whatever the model family.
 
         Args:
-            image: One image, or a list of images.
+            image: One image, or a list of images (then a list of results, same order).
             classes: What to look for; ``None`` detects prominent objects with free labels.
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
 
         Returns:
-            :class:`Detections` (a sequence of :class:`Detection`).
+            :class:`Detections`, a sequence of :class:`Detection`.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "object-detection",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return self._call("object-detection", image, {"classes": classes}, options)
 
     @overload
     def point(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> list[Points]: ...
     @overload
-    def point(
-        self,
-        image: ImageInput,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Points: ...
-    def point(
-        self,
-        image: Any,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def point(self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]) -> Points: ...
+    def point(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
         """Locate each instance of ``classes`` as a point, in pixels of the original image.
 
         Args:
-            image: One image, or a list of images.
+            image: One image, or a list of images (then a list of results, same order).
             classes: What to point at.
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            :class:`Points`, a sequence of :class:`Point`.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "point",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return self._call("point", image, {"classes": classes}, options)
 
     @overload
     def extract(
-        self,
-        image: ImageBatch,
-        schema: Schema,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, schema: Schema, **options: Unpack[CallOptions]
     ) -> list[Extraction]: ...
     @overload
-    def extract(
-        self,
-        image: ImageInput,
-        schema: Schema,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Extraction: ...
-    def extract(
-        self,
-        image: Any,
-        schema: Schema,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    def extract(self, image: ImageInput, schema: Schema, **options: Unpack[CallOptions]) -> Extraction: ...
+    def extract(self, image: Any, schema: Schema, **options: Unpack[CallOptions]) -> Any:
         """Extract structured data ("structured-answering").
 
         Args:
-            image: One image, or a list of images.
+            image: One image, or a list of images (then a list of results, same order).
             schema: ``{"field": "description", ...}``, or a pydantic model class (``data`` is then a
                 validated instance).
-            max_tokens: Token budget (reasoning included); default per task.
-            temperature: Sampling temperature; default greedy.
-            enable_thinking: Switch reasoning on/off (models that support it); default the model's own.
-            strict: Raise instead of marking a failed image's ``error``.
-            progress: Show a progress bar (default: for batches, in notebooks and terminals).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            An :class:`Extraction` whose ``data`` is a dict or the pydantic model.
+            (A list of them for a list of images.)
         """
-        return self._call(
-            "structured-answering",
-            image,
-            {"schema": schema},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return self._call("structured-answering", image, {"schema": schema}, options)
 
     def run(self, task: str, image: Any, **params: Any) -> Any:
         """Run a task by name: a block task type (``"object-detection"``) or a method name (``"detect"``).
@@ -839,8 +573,8 @@ class QwenVLM(_ClientCore):
             **params: The task's parameters (``classes``, ``question``, ``text``/``prompt``, ``schema``/
                 ``output_structure``, ``detailed``) and call options.
         """
-        options = {k: params.pop(k) for k in list(params) if k in _OPTION_NAMES}
-        return self._call(task, image, params, **_opts(**options))
+        options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
+        return self._call(task, image, params, options)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Release the backend's resources."""
@@ -871,17 +605,13 @@ class AsyncQwenVLM(_ClientCore):
 
         async def run(chunk: list[int]) -> list[GenerationResponse]:
             batch = [plan.requests[i] for i in chunk]
+            outcome: list[GenerationResponse] | BaseException
             async with semaphore:
                 try:
-                    out = await backend.agenerate(batch)
-                    if len(out) != len(batch):
-                        raise BackendError(f"backend returned {len(out)} responses for {len(batch)} requests")
-                except QwenVLMError as exc:
-                    if exc.whole_call:
-                        raise
-                    out = self._failed(len(batch), exc)
+                    outcome = await backend.agenerate(batch)
                 except Exception as exc:
-                    out = self._failed(len(batch), exc)
+                    outcome = exc
+            out = self._settle(batch, outcome)
             if bar is not None:
                 bar.update(len(chunk))
             return out
@@ -898,406 +628,122 @@ class AsyncQwenVLM(_ClientCore):
                 bar.close()
         return [response for out in outs for response in out]
 
-    async def _call(
-        self,
-        task: str,
-        images: Any,
-        params: dict[str, Any],
-        **options: Any,
-    ) -> Any:
+    async def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         import asyncio
 
-        plan = await asyncio.to_thread(self._plan, task, images, params, **options)
+        plan = await asyncio.to_thread(self._plan, task, images, params, options)
         if not plan.requests:
             return []
         return self._finish(plan, await self._execute(plan))
 
     @overload
     async def prompt(
-        self,
-        image: ImageBatch,
-        text: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, text: str, **options: Unpack[CallOptions]
     ) -> list[TextResult]: ...
     @overload
-    async def prompt(
-        self,
-        image: ImageInput,
-        text: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> TextResult: ...
-    async def prompt(
-        self,
-        image: Any,
-        text: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def prompt(self, image: ImageInput, text: str, **options: Unpack[CallOptions]) -> TextResult: ...
+    async def prompt(self, image: Any, text: str, **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.prompt`."""
-        return await self._call(
-            "unconstrained",
-            image,
-            {"text": text},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return await self._call("unconstrained", image, {"text": text}, options)
 
     @overload
-    async def ocr(
-        self,
-        image: ImageBatch,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> list[TextResult]: ...
+    async def ocr(self, image: ImageBatch, **options: Unpack[CallOptions]) -> list[TextResult]: ...
     @overload
-    async def ocr(
-        self,
-        image: ImageInput,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> TextResult: ...
-    async def ocr(
-        self,
-        image: Any,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def ocr(self, image: ImageInput, **options: Unpack[CallOptions]) -> TextResult: ...
+    async def ocr(self, image: Any, **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.ocr`."""
-        return await self._call(
-            "ocr", image, {}, **_opts(max_tokens, temperature, enable_thinking, strict, progress)
-        )
+        return await self._call("ocr", image, {}, options)
 
     @overload
     async def ask(
-        self,
-        image: ImageBatch,
-        question: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, question: str, **options: Unpack[CallOptions]
     ) -> list[TextResult]: ...
     @overload
-    async def ask(
-        self,
-        image: ImageInput,
-        question: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> TextResult: ...
-    async def ask(
-        self,
-        image: Any,
-        question: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def ask(self, image: ImageInput, question: str, **options: Unpack[CallOptions]) -> TextResult: ...
+    async def ask(self, image: Any, question: str, **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.ask`."""
-        return await self._call(
-            "visual-question-answering",
-            image,
-            {"question": question},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return await self._call("visual-question-answering", image, {"question": question}, options)
 
     @overload
     async def caption(
-        self,
-        image: ImageBatch,
-        detailed: bool = False,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, detailed: bool = False, **options: Unpack[CallOptions]
     ) -> list[TextResult]: ...
     @overload
     async def caption(
-        self,
-        image: ImageInput,
-        detailed: bool = False,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, detailed: bool = False, **options: Unpack[CallOptions]
     ) -> TextResult: ...
-    async def caption(
-        self,
-        image: Any,
-        detailed: bool = False,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def caption(self, image: Any, detailed: bool = False, **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.caption`."""
-        task = "detailed-caption" if detailed else "caption"
         return await self._call(
-            task,
-            image,
-            {"detailed": detailed},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
+            "detailed-caption" if detailed else "caption", image, {"detailed": detailed}, options
         )
 
     @overload
     async def classify(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> list[Classification]: ...
     @overload
     async def classify(
-        self,
-        image: ImageInput,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> Classification: ...
-    async def classify(
-        self,
-        image: Any,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def classify(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.classify`."""
-        return await self._call(
-            "classification",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return await self._call("classification", image, {"classes": classes}, options)
 
     @overload
     async def classify_multi(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> list[MultiLabelClassification]: ...
     @overload
     async def classify_multi(
-        self,
-        image: ImageInput,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> MultiLabelClassification: ...
-    async def classify_multi(
-        self,
-        image: Any,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def classify_multi(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.classify_multi`."""
-        return await self._call(
-            "multi-label-classification",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return await self._call("multi-label-classification", image, {"classes": classes}, options)
 
     @overload
     async def detect(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str] | None = None,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
     ) -> list[Detections]: ...
     @overload
     async def detect(
-        self,
-        image: ImageInput,
-        classes: Sequence[str] | None = None,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
     ) -> Detections: ...
     async def detect(
-        self,
-        image: Any,
-        classes: Sequence[str] | None = None,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: Any, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
     ) -> Any:
         """Async :meth:`QwenVLM.detect`."""
-        return await self._call(
-            "object-detection",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return await self._call("object-detection", image, {"classes": classes}, options)
 
     @overload
     async def point(
-        self,
-        image: ImageBatch,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> list[Points]: ...
     @overload
     async def point(
-        self,
-        image: ImageInput,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
     ) -> Points: ...
-    async def point(
-        self,
-        image: Any,
-        classes: Sequence[str],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def point(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.point`."""
-        return await self._call(
-            "point",
-            image,
-            {"classes": classes},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return await self._call("point", image, {"classes": classes}, options)
 
     @overload
     async def extract(
-        self,
-        image: ImageBatch,
-        schema: Schema,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageBatch, schema: Schema, **options: Unpack[CallOptions]
     ) -> list[Extraction]: ...
     @overload
     async def extract(
-        self,
-        image: ImageInput,
-        schema: Schema,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
+        self, image: ImageInput, schema: Schema, **options: Unpack[CallOptions]
     ) -> Extraction: ...
-    async def extract(
-        self,
-        image: Any,
-        schema: Schema,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        enable_thinking: bool | None = None,
-        strict: bool = False,
-        progress: bool | None = None,
-    ) -> Any:
+    async def extract(self, image: Any, schema: Schema, **options: Unpack[CallOptions]) -> Any:
         """Async :meth:`QwenVLM.extract`."""
-        return await self._call(
-            "structured-answering",
-            image,
-            {"schema": schema},
-            **_opts(max_tokens, temperature, enable_thinking, strict, progress),
-        )
+        return await self._call("structured-answering", image, {"schema": schema}, options)
 
     async def run(self, task: str, image: Any, **params: Any) -> Any:
         """Async :meth:`QwenVLM.run`."""
-        options = {k: params.pop(k) for k in list(params) if k in _OPTION_NAMES}
-        return await self._call(task, image, params, **_opts(**options))
+        options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
+        return await self._call(task, image, params, options)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
         """Release the backend's resources."""
@@ -1314,22 +760,3 @@ class AsyncQwenVLM(_ClientCore):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-_OPTION_NAMES = ("max_tokens", "temperature", "enable_thinking", "strict", "progress")
-
-
-def _opts(
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    enable_thinking: bool | None = None,
-    strict: bool = False,
-    progress: bool | None = None,
-) -> dict[str, Any]:
-    return {
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "enable_thinking": enable_thinking,
-        "strict": bool(strict),
-        "progress": progress,
-    }
