@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 __all__ = [
     "Classification",
@@ -192,32 +192,59 @@ class Detection:
         return f"Detection({self.label!r}, xyxy=({box}))"
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, kw_only=True)
-class Detections(Result, Sequence[Detection]):
-    """Object detection output: a sequence of :class:`Detection`.
+class _Located(Result, Sequence[T]):
+    """A result that is a sequence of located items (boxes or points) on one image.
 
     Attributes:
-        detections: The boxes, in the model's order.
         image_size: ``(width, height)`` of the original image.
         classes: The classes asked for (``None``: open detection).
     """
 
-    detections: tuple[Detection, ...] = ()
     image_size: tuple[int, int] | None = None
     classes: tuple[str, ...] | None = None
 
+    def _items(self) -> tuple[T, ...]:
+        raise NotImplementedError
+
     @overload
-    def __getitem__(self, index: int) -> Detection: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> tuple[Detection, ...]: ...
-    def __getitem__(self, index: int | slice) -> Detection | tuple[Detection, ...]:
-        return self.detections[index]
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        return self._items()[index]
 
     def __len__(self) -> int:
-        return len(self.detections)
+        return len(self._items())
 
-    def __iter__(self) -> Iterator[Detection]:
-        return iter(self.detections)
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items())
+
+    def draw(self, image: Any) -> Any:
+        """Return a copy of ``image`` (a PIL image or any accepted input) with the results drawn on it."""
+        from .draw import draw
+
+        return draw(image, self)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self._items())!r}{self._tail()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Detections(_Located[Detection]):
+    """Object detection output: a sequence of :class:`Detection`.
+
+    Attributes:
+        detections: The boxes, in the model's order.
+    """
+
+    detections: tuple[Detection, ...] = ()
+
+    def _items(self) -> tuple[Detection, ...]:
+        return self.detections
 
     @property
     def xyxy(self) -> list[tuple[float, float, float, float]]:
@@ -228,15 +255,6 @@ class Detections(Result, Sequence[Detection]):
     def labels(self) -> list[str | None]:
         """All labels."""
         return [d.label for d in self.detections]
-
-    def draw(self, image: Any) -> Any:
-        """Return a copy of ``image`` (a PIL image or any accepted input) with the boxes drawn on it."""
-        from .draw import draw
-
-        return draw(image, self)
-
-    def __repr__(self) -> str:
-        return f"Detections({list(self.detections)!r}{self._tail()}"
 
 
 @dataclass(frozen=True)
@@ -260,40 +278,17 @@ class Point:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Points(Result, Sequence[Point]):
+class Points(_Located[Point]):
     """Point grounding output: a sequence of :class:`Point`.
 
     Attributes:
         points: The points, in the model's order.
-        image_size: ``(width, height)`` of the original image.
-        classes: The classes asked for.
     """
 
     points: tuple[Point, ...] = ()
-    image_size: tuple[int, int] | None = None
-    classes: tuple[str, ...] | None = None
 
-    @overload
-    def __getitem__(self, index: int) -> Point: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Point, ...]: ...
-    def __getitem__(self, index: int | slice) -> Point | tuple[Point, ...]:
-        return self.points[index]
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def __iter__(self) -> Iterator[Point]:
-        return iter(self.points)
-
-    def draw(self, image: Any) -> Any:
-        """Return a copy of ``image`` (a PIL image or any accepted input) with the points drawn on it."""
-        from .draw import draw
-
-        return draw(image, self)
-
-    def __repr__(self) -> str:
-        return f"Points({list(self.points)!r}{self._tail()}"
+    def _items(self) -> tuple[Point, ...]:
+        return self.points
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -176,9 +176,8 @@ def parse_boxes(
         except ValueError as exc:
             return (), f"cannot tell what size the model saw: {exc}"
     if "<|box_start|>" in text:
-        tokens = _token_boxes(text)
         detections = []
-        for label, raw in tokens:
+        for label, raw in _token_boxes(text):
             xyxy = box_to_pixels(raw, spec.coordinates, image_size, input_size)
             if xyxy is not None:
                 detections.append(Detection(label, xyxy, raw))
@@ -188,26 +187,15 @@ def parse_boxes(
     entries, error = _json_entries(text, BOX_KEYS)
     if entries is None:
         return (), error
-    detections = []
-    for entry in entries:
-        if isinstance(entry, Mapping):
-            box_key = next((k for k in BOX_KEYS if k in entry), None)
-            if box_key is None:
-                continue
-            nums = _numbers(entry[box_key], 4)
-            label, label_key = _label(entry, LABEL_KEYS)
-            attrs = {k: v for k, v in entry.items() if k not in (box_key, label_key) and v is not None}
-        else:
-            nums, label, attrs = _numbers(entry, 4), None, {}
-        if nums is None:
-            continue
+    found = []
+    for nums, label, attrs in _located(entries, BOX_KEYS, 4):
         box = (nums[0], nums[1], nums[2], nums[3])
         xyxy = box_to_pixels(box, spec.coordinates, image_size, input_size)
         if xyxy is not None:
-            detections.append(Detection(label, xyxy, box, attrs))
-    if entries and not detections:
+            found.append(Detection(label, xyxy, box, attrs))
+    if entries and not found:
         return (), f"none of the {len(entries)} objects in the answer has a valid box"
-    return tuple(detections), None
+    return tuple(found), None
 
 
 def parse_points(
@@ -225,25 +213,35 @@ def parse_points(
     entries, error = _json_entries(text, POINT_KEYS)
     if entries is None:
         return (), error
-    points = []
+    found = []
+    for nums, label, attrs in _located(entries, POINT_KEYS, 2):
+        point = (nums[0], nums[1])
+        xy = point_to_pixels(point, spec.coordinates, image_size, input_size)
+        if xy is not None:
+            found.append(Point(label, xy, point, attrs))
+    if entries and not found:
+        return (), f"none of the {len(entries)} objects in the answer has a valid point"
+    return tuple(found), None
+
+
+def _located(
+    entries: list[Any], keys: tuple[str, ...], count: int
+) -> list[tuple[tuple[float, ...], str | None, dict[str, Any]]]:
+    """``(coordinates, label, other attributes)`` of every entry with ``count`` readable coordinates."""
+    out = []
     for entry in entries:
         if isinstance(entry, Mapping):
-            key = next((k for k in POINT_KEYS if k in entry), None)
+            key = next((k for k in keys if k in entry), None)
             if key is None:
                 continue
-            raw = _numbers(entry[key], 2)
+            nums = _numbers(entry[key], count)
             label, label_key = _label(entry, LABEL_KEYS)
             attrs = {k: v for k, v in entry.items() if k not in (key, label_key) and v is not None}
         else:
-            raw, label, attrs = _numbers(entry, 2), None, {}
-        if raw is None:
-            continue
-        xy = point_to_pixels((raw[0], raw[1]), spec.coordinates, image_size, input_size)
-        if xy is not None:
-            points.append(Point(label, xy, (raw[0], raw[1]), attrs))
-    if entries and not points:
-        return (), f"none of the {len(entries)} objects in the answer has a valid point"
-    return tuple(points), None
+            nums, label, attrs = _numbers(entry, count), None, {}
+        if nums is not None:
+            out.append((nums, label, attrs))
+    return out
 
 
 class _BBoxHTML(HTMLParser):
