@@ -233,7 +233,7 @@ class _Located(Result, Sequence[T]):
         return f"{type(self).__name__}({list(self._items())!r}{self._tail()}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Detections(_Located[Detection]):
     """Object detection output: a sequence of :class:`Detection`.
 
@@ -277,7 +277,7 @@ class Point:
         return f"Point({self.label!r}, xy=({self.xy[0]:.1f}, {self.xy[1]:.1f}))"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Points(_Located[Point]):
     """Point grounding output: a sequence of :class:`Point`.
 

@@ -348,3 +348,13 @@ def test_draw_boxes_and_points() -> None:
     assert image.getpixel((20, 50)) == (0, 0, 0)  # the input is untouched
     pts = QwenVLM(backend=FakeBackend('[{"point_2d": [500, 500], "label": "p"}]')).point(image, ["p"])
     assert pts.draw(image).getpixel((100, 50)) != (0, 0, 0)
+
+
+def test_short_reprs() -> None:
+    dets = QwenVLM(backend=FakeBackend('[{"bbox_2d": [0, 0, 500, 500], "label": "x"}]')).detect(IMG)
+    assert repr(dets) == "Detections([Detection('x', xyxy=(0.0, 0.0, 320.0, 240.0))])"
+    pts = QwenVLM(backend=FakeBackend('[{"point_2d": [500, 500], "label": "p"}]')).point(IMG, ["p"])
+    assert repr(pts) == "Points([Point('p', xy=(320.0, 240.0))])"
+    bad = QwenVLM(backend=FakeBackend("nope")).detect(IMG)
+    assert repr(bad) == "Detections([], error='the answer contains no JSON')"
+    assert repr(QwenVLM(backend=FakeBackend('{"label": "a"}')).classify(IMG, ["a"])) == "Classification(label='a')"
