@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, TypeVar, overload
 
 from typing_extensions import Unpack
@@ -72,26 +73,17 @@ def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="img")
 
 
+@dataclass(frozen=True)
 class _Plan:
     """One call's work: its task, parameters, images and requests."""
 
-    def __init__(
-        self,
-        spec: TaskSpec,
-        params: dict[str, Any],
-        refs: list[ImageRef],
-        requests: list[GenerationRequest],
-        single: bool,
-        strict: bool,
-        progress: bool | None,
-    ) -> None:
-        self.spec = spec
-        self.params = params
-        self.refs = refs
-        self.requests = requests
-        self.single = single
-        self.strict = strict
-        self.progress = progress
+    spec: TaskSpec
+    params: dict[str, Any]
+    refs: list[ImageRef]
+    requests: list[GenerationRequest]
+    single: bool
+    strict: bool
+    progress: bool | None
 
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))
