@@ -357,4 +357,7 @@ def test_short_reprs() -> None:
     assert repr(pts) == "Points([Point('p', xy=(320.0, 240.0))])"
     bad = QwenVLM(backend=FakeBackend("nope")).detect(IMG)
     assert repr(bad) == "Detections([], error='the answer contains no JSON')"
-    assert repr(QwenVLM(backend=FakeBackend('{"label": "a"}')).classify(IMG, ["a"])) == "Classification(label='a')"
+    assert (
+        repr(QwenVLM(backend=FakeBackend('{"label": "a"}')).classify(IMG, ["a"]))
+        == "Classification(label='a')"
+    )

@@ -530,3 +530,13 @@ def test_key_never_appears_in_repr_errors_or_logs(
 def test_configuration_errors(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         QwenVLM(api_key=KEY, **kwargs)
+
+
+def test_async_client_survives_several_event_loops(server: ChatServer) -> None:
+    import asyncio
+
+    vlm = AsyncQwenVLM("qwen/qwen3-vl-8b-instruct", backend="openrouter", base_url=server.url, api_key=KEY)
+    first = asyncio.run(vlm.ask(IMG, "q"))
+    second = asyncio.run(vlm.ask(IMG, "q"))  # a new loop: the old connections are unusable
+    assert first.ok and second.ok, second.error
+    assert len(server.requests) == 2

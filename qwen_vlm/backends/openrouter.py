@@ -234,6 +234,7 @@ class OpenAICompatibleBackend:
         self._lock = threading.Lock()
         self._sync: openai.OpenAI | None = None
         self._async: openai.AsyncOpenAI | None = None
+        self._async_loop: object = None
         self._openai = self._import_openai()
 
     # ------------------------------------------------------------------ plumbing
@@ -269,9 +270,15 @@ class OpenAICompatibleBackend:
             return self._sync
 
     def _async_client(self) -> openai.AsyncOpenAI:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
         with self._lock:
-            if self._async is None:
+            # An AsyncOpenAI's connections belong to the loop that opened them: scripts that call
+            # asyncio.run() more than once get a fresh client per loop.
+            if self._async is None or self._async_loop is not loop:
                 self._async = self._openai.AsyncOpenAI(**self._client_kwargs())
+                self._async_loop = loop
             return self._async
 
     def _scrub(self, text: str) -> str:
