@@ -317,6 +317,13 @@ def test_bad_local_options(checkpoints: dict[str, Path]) -> None:
         QwenVLM(path, device="cpu", device_map="auto")
     with pytest.raises(ConfigurationError, match="do not apply"):
         QwenVLM(path, privacy="zdr")
+    with pytest.raises(ConfigurationError, match="unknown device 'gpu'"):
+        QwenVLM(path, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigurationError, match="CUDA is not available"):
+            QwenVLM(path, device="cuda")
+    with pytest.raises(ConfigurationError, match="unknown dtype"):
+        QwenVLM(path, device="cpu", dtype="float99", lazy=True)
 
 
 def test_unreachable_hub_fails_fast_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -211,6 +211,8 @@ class LocalBackend:
         self._min_pixels = min_pixels
         self._max_pixels = max_pixels
         self._generate_kwargs = generate_kwargs
+        self._check_device()
+        self._torch_dtype()  # an unknown dtype fails now, not at the first call of a lazy client
         self._lock = threading.RLock()
         self._model: Any = None
         self._processor: Any = None
@@ -225,6 +227,23 @@ class LocalBackend:
         )
 
     # ------------------------------------------------------------------ loading
+    def _check_device(self) -> None:
+        if self._device is None:
+            return
+        torch = self._torch
+        try:
+            kind = torch.device(self._device).type
+        except (RuntimeError, TypeError):
+            raise ConfigurationError(
+                f"unknown device {self._device!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'"
+            ) from None
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ConfigurationError(f"device {self._device!r} was asked for, but CUDA is not available here")
+        if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigurationError(
+                f"device {self._device!r} was asked for, but Apple MPS is not available here"
+            )
+
     def _torch_dtype(self) -> Any:
         if self._dtype == "auto":
             # Checkpoints are bfloat16; CPUs run float32 much faster and exactly.
