@@ -11,6 +11,13 @@ Error contract for implementations:
   :class:`~qwen_vlm.errors.ConfigurationError`) when nothing in the call can succeed.
 * For a failure that concerns one request, return a response whose ``error`` is set (or raise any other
   :class:`~qwen_vlm.errors.QwenVLMError` — the client then marks every request of that batch as failed).
+
+Optional attributes the client looks for:
+
+* ``accepts_urls = True``: the backend can pass an undownloaded http(s) URL to the model; otherwise the
+  client downloads every URL (and fails on a bad one) before sending anything.
+* ``ignores_thinking_off = True``: ``enable_thinking=False`` on an always-thinking model is tolerated
+  rather than a :class:`~qwen_vlm.errors.ConfigurationError`.
 """
 
 from __future__ import annotations

@@ -332,9 +332,10 @@ class OpenAICompatibleBackend:
             body["temperature"] = request.temperature
         extra: dict[str, Any] = {}
         thinking = self.info.thinking
-        if request.enable_thinking is not None:
-            if not (request.enable_thinking is False and self.info.rejects_reasoning_off):
-                extra.update(self._server.thinking_body(request.enable_thinking))
+        if request.enable_thinking is False and self.info.rejects_reasoning_off:
+            logger.warning("%s cannot switch reasoning off; it will reason anyway", self.info.id)
+        elif request.enable_thinking is not None:
+            extra.update(self._server.thinking_body(request.enable_thinking))
         elif thinking == "hybrid":
             extra.update(self._server.thinking_body(False))
         use_schema = request.json_schema is not None and self._schema_supported
