@@ -261,7 +261,11 @@ class _ClientCore:
             thinking, answer = split_thinking(response.text)
             if response.thinking:
                 thinking = response.thinking if thinking is None else f"{response.thinking}\n{thinking}"
-            image_size = ref.size if (plan.spec.needs_geometry and response.error is None) else None
+            # Coordinates need the original size: always known for grounding (pixels were loaded up front),
+            # and for OCR answers with located text whenever the pixels are in memory.
+            image_size = (
+                ref.size if (plan.spec.needs_geometry or ref.loaded) and response.error is None else None
+            )
             error = None if response.error is None else f"{type(response.error).__name__}: {response.error}"
             result = parse_answer(
                 plan.spec,

@@ -45,8 +45,9 @@ class FakeBackend:
             request returning an answer.
         model: The model id to pretend to be (decides the family, hence the coordinate convention).
         family: Override the family.
-        input_size: For grounding requests, the ``(width, height)`` the model "saw": ``"default"`` (the
-            family's smart resize of the image, as a local processor would), ``None``, or a fixed size.
+        input_size: The ``(width, height)`` the model "saw" (reported whenever the pixels are loaded):
+            ``"default"`` (the family's smart resize of the image, as a local processor would), ``None``,
+            or a fixed size.
         max_batch_size: Requests per :meth:`generate` call (the client chunks batches by this).
         max_concurrency: Parallel :meth:`generate` calls.
 
@@ -96,8 +97,8 @@ class FakeBackend:
         return self._script.pop(0)
 
     def _size(self, request: GenerationRequest) -> tuple[int, int] | None:
-        if not request.needs_geometry or self._input_size is None:
-            return None
+        if self._input_size is None or not request.image.loaded:
+            return None  # like a real backend: the size is known whenever the pixels were sent
         if isinstance(self._input_size, tuple):
             return self._input_size
         w, h = request.image.size

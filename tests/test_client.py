@@ -361,3 +361,11 @@ def test_short_reprs() -> None:
         repr(QwenVLM(backend=FakeBackend('{"label": "a"}')).classify(IMG, ["a"]))
         == "Classification(label='a')"
     )
+
+
+def test_ocr_regions_through_the_client() -> None:
+    html = '```html\n<p data-bbox="0 0 322 119">Hello</p>\n```'
+    fake = FakeBackend(html, model="Qwen/Qwen2.5-VL-7B-Instruct", input_size=(322, 238))
+    result = QwenVLM(backend=fake).ocr(IMG)
+    assert [(r.tag, r.text) for r in result.regions] == [("p", "Hello")]
+    assert result.regions[0].xyxy == pytest.approx((0, 0, 640, 240))  # converted with the size it saw
