@@ -231,9 +231,18 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
     )
 
 
+#: Batches larger than this keep re-readable inputs (paths, bytes, data URLs) compressed after checking
+#: them, decoding each again when it is sent, so memory stays bounded however many images are passed.
+RELEASE_PIXELS_ABOVE = 8
+
+
 @dataclass
 class ImageRef:
-    """A validated image input; http(s) URLs stay undownloaded until pixels are needed.
+    """A validated image input.
+
+    http(s) URLs stay undownloaded until pixels are needed. In large batches, inputs that can be read
+    again (paths, bytes, ``data:`` URLs) are decoded once to check them, then kept compressed and decoded
+    again on use.
 
     Attributes:
         index: Position in the batch (``None`` for a single image).
@@ -244,26 +253,35 @@ class ImageRef:
     url: str | None = None
     _image: Image.Image | None = field(default=None, repr=False)
     _source: ImageInput = field(default=None, repr=False)
+    _size: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
     def loaded(self) -> bool:
-        """Whether the pixels are in memory."""
-        return self._image is not None
+        """Whether the pixels are available without a download (in memory, or re-readable locally)."""
+        return self._image is not None or self._size is not None
 
     def pil(self) -> Image.Image:
-        """The RGB image, downloading the URL on first use.
+        """The RGB image (a URL is downloaded on first use and kept).
 
         Raises:
             ImageError: If the download or decoding fails.
         """
-        if self._image is None:
-            self._image = load_image(self._source if self.url is None else self.url, self.index)
-        return self._image
+        if self._image is not None:
+            return self._image
+        if self.url is not None:
+            self._image = load_image(self.url, self.index)
+            self._size = self._image.size
+            return self._image
+        try:
+            return load_image(self._source, self.index)
+        except ImageError as exc:
+            exc.whole_call = False  # it passed the check up front: failing now concerns this image only
+            raise
 
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)`` of the original image (downloads a URL if needed)."""
-        return self.pil().size
+        return self._size if self._size is not None else self.pil().size
 
 
 def prepare_images(images: Sequence[ImageInput], *, single: bool) -> list[ImageRef]:
@@ -280,12 +298,18 @@ def prepare_images(images: Sequence[ImageInput], *, single: bool) -> list[ImageR
         ImageError: Naming the first bad input.
     """
     refs: list[ImageRef] = []
+    release = len(images) > RELEASE_PIXELS_ABOVE
     for i, image in enumerate(images):
         index = None if single else i
         if isinstance(image, str) and image[:8].lower().startswith(("http://", "https:/")):
-            refs.append(ImageRef(index, url=image, _source=image))
+            refs.append(ImageRef(index, url=image))
+            continue
+        pixels = load_image(image, index)
+        rereadable = isinstance(image, (str, Path, bytes))
+        if release and rereadable:
+            refs.append(ImageRef(index, _source=image, _size=pixels.size))
         else:
-            refs.append(ImageRef(index, _image=load_image(image, index), _source=None))
+            refs.append(ImageRef(index, _image=pixels, _size=pixels.size))
     return refs
 
 

@@ -8,7 +8,7 @@ import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -246,3 +246,52 @@ def test_prepare_images_keeps_order() -> None:
     refs = prepare_images([Image.new("RGB", (i + 1, 5)) for i in range(5)], single=False)
     assert [r.size for r in refs] == [(i + 1, 5) for i in range(5)]
     assert [r.index for r in refs] == list(range(5))
+
+
+def test_large_batches_keep_files_compressed_and_reread_them(tmp_path: Path) -> None:
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (40 + i, 30), (i * 20, 0, 0)).save(path)
+        paths.append(path)
+    refs = prepare_images(paths, single=False)
+    assert all(r._image is None and r.loaded for r in refs)  # checked, then released
+    assert [r.size for r in refs] == [(40 + i, 30) for i in range(12)]
+    assert refs[5].pil().getpixel((0, 0)) == (100, 0, 0)
+    small = prepare_images(paths[:3], single=False)
+    assert all(r._image is not None for r in small)
+
+
+def test_a_file_that_breaks_after_the_check_fails_only_its_image(tmp_path: Path) -> None:
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (32, 32)).save(path)
+        paths.append(path)
+
+    class Reading(FakeBackend):
+        def generate(self, requests: Any) -> Any:
+            for request in requests:
+                request.image.pil()  # a real backend reads the pixels when it sends them
+            return super().generate(requests)
+
+    vlm = QwenVLM(backend=Reading("fine"))
+    original = images_module.load_image
+
+    reads = {"image 4": 0}
+
+    def flaky(image: Any, index: int | None = None) -> Image.Image:
+        if index == 4:
+            reads["image 4"] += 1
+            if reads["image 4"] > 1:  # the up-front check passes, the re-read fails
+                raise ImageError("the file changed", index)
+        return original(image, index)
+
+    images_module.load_image = flaky  # type: ignore[assignment]
+    try:
+        results = vlm.caption(paths)
+    finally:
+        images_module.load_image = original  # type: ignore[assignment]
+    assert len(results) == 10
+    assert [r.ok for r in results] == [i != 4 for i in range(10)]
+    assert results[4].error is not None and "the file changed" in results[4].error
