@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ._version import __version__
 from .backends import Backend, GenerationRequest, GenerationResponse
-from .client import AsyncQwenVLM, QwenVLM
+from .client import AsyncQwenVLM, CallOptions, QwenVLM
 from .errors import (
     AuthenticationError,
     BackendError,
@@ -52,6 +52,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BadRequestError",
+    "CallOptions",
     "Classification",
     "ConfigurationError",
     "Detection",

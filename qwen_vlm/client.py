@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, TypeVar, overload
+from typing import Any, Literal, TypedDict, overload
 
 from typing_extensions import Unpack
 
@@ -32,9 +32,8 @@ from .tasks import THINKING_MAX_TOKENS, TaskSpec, build_prompt, parse_answer, re
 from .tasks.extraction import Schema
 from .thinking import split_thinking
 
-__all__ = ["AsyncQwenVLM", "QwenVLM"]
+__all__ = ["AsyncQwenVLM", "CallOptions", "ImageBatch", "QwenVLM"]
 
-R = TypeVar("R", bound=Result)
 #: A batch of images: a list or tuple of anything :data:`~qwen_vlm.images.ImageInput` accepts.
 ImageBatch = list[Any] | tuple[Any, ...]
 Privacy = Literal["allow", "deny", "zdr"]
