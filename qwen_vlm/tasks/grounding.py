@@ -12,7 +12,7 @@ from ..models import FamilySpec
 from ..parsing import NoJSONError, parse_json
 from ..results import Detection, Point, TextRegion
 
-__all__ = ["default_input_size", "parse_boxes", "parse_points", "parse_text_regions"]
+__all__ = ["default_input_size", "parse_boxes", "parse_points", "parse_text_regions", "seen_size"]
 
 BOX_KEYS = ("bbox_2d", "box_2d", "bbox", "box", "bounding_box", "bndbox")
 POINT_KEYS = ("point_2d", "point", "points_2d", "coordinate", "coordinates", "xy")
@@ -43,6 +43,22 @@ def default_input_size(spec: FamilySpec, image_size: tuple[int, int]) -> tuple[i
         min_pixels=spec.min_pixels,
         max_pixels=spec.max_pixels,
     )
+
+
+def seen_size(
+    spec: FamilySpec, image_size: tuple[int, int], input_size: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """The size the model saw, where its coordinates need it.
+
+    That is ``input_size`` when given, or for absolute-pixel families the default smart resize of
+    ``image_size``.
+
+    Raises:
+        ValueError: If the default resize is impossible (extreme aspect ratio).
+    """
+    if spec.coordinates == "absolute" and input_size is None:
+        return default_input_size(spec, image_size)
+    return input_size
 
 
 def _number(value: Any) -> float | None:
@@ -170,11 +186,10 @@ def parse_boxes(
         ``(detections, error)``: ``error`` is ``None`` on success (an empty tuple then means the model
         found nothing) and a reason when the answer held no usable boxes.
     """
-    if spec.coordinates == "absolute" and input_size is None:
-        try:
-            input_size = default_input_size(spec, image_size)
-        except ValueError as exc:
-            return (), f"cannot tell what size the model saw: {exc}"
+    try:
+        input_size = seen_size(spec, image_size, input_size)
+    except ValueError as exc:
+        return (), f"cannot tell what size the model saw: {exc}"
     if "<|box_start|>" in text:
         detections = []
         for label, raw in _token_boxes(text):
@@ -205,11 +220,10 @@ def parse_points(
     input_size: tuple[int, int] | None = None,
 ) -> tuple[tuple[Point, ...], str | None]:
     """Parse points (``point_2d``) and convert them to original-image pixels; see :func:`parse_boxes`."""
-    if spec.coordinates == "absolute" and input_size is None:
-        try:
-            input_size = default_input_size(spec, image_size)
-        except ValueError as exc:
-            return (), f"cannot tell what size the model saw: {exc}"
+    try:
+        input_size = seen_size(spec, image_size, input_size)
+    except ValueError as exc:
+        return (), f"cannot tell what size the model saw: {exc}"
     entries, error = _json_entries(text, POINT_KEYS)
     if entries is None:
         return (), error
@@ -287,11 +301,10 @@ def parse_text_regions(
 
     Plain-text answers give an empty tuple.
     """
-    if spec.coordinates == "absolute" and input_size is None:
-        try:
-            input_size = default_input_size(spec, image_size)
-        except ValueError:
-            return ()
+    try:
+        input_size = seen_size(spec, image_size, input_size)
+    except ValueError:
+        return ()
     regions: list[TextRegion] = []
     if "data-bbox" in text:
         parser = _BBoxHTML()
