@@ -17,6 +17,7 @@ from .errors import (
     AuthenticationError,
     BackendError,
     BadRequestError,
+    BatchError,
     ConfigurationError,
     ImageError,
     InsufficientCreditsError,
@@ -29,6 +30,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
     TokenLimitError,
+    TruncatedOutputError,
 )
 from .models import ModelInfo, list_models
 from .results import (
@@ -52,6 +54,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BadRequestError",
+    "BatchError",
     "CallOptions",
     "Classification",
     "ConfigurationError",
@@ -79,6 +82,7 @@ __all__ = [
     "TextRegion",
     "TextResult",
     "TokenLimitError",
+    "TruncatedOutputError",
     "Usage",
     "__version__",
     "list_models",

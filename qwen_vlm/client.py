@@ -16,9 +16,18 @@ from typing import Any, Literal, TypedDict, overload
 from typing_extensions import Unpack
 
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
-from .errors import BackendError, ConfigurationError, OutputParseError, QwenVLMError
+from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
 from .images import ImageInput, ImageRef, is_image_input, prepare_images
-from .models import Family, ModelInfo
+from .models import FAMILIES, Family, ModelInfo
+from .options import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_path_or_str,
+    check_str,
+    check_url,
+)
 from .results import (
     Classification,
     Detections,
@@ -74,19 +83,39 @@ def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
 
 @dataclass(frozen=True)
 class _Plan:
-    """One call's work: its task, parameters, images and requests."""
+    """One call's work: its task, parameters, images and requests.
+
+    ``refs`` holds every input in order; ``requests`` only those that could be read, ``positions[k]``
+    being the input position of ``requests[k]``. Inputs that could not be read (in a list) have their
+    :class:`ImageError` in ``ref.error`` and get a failed result without anything being sent.
+    """
 
     spec: TaskSpec
     params: dict[str, Any]
     refs: list[ImageRef]
     requests: list[GenerationRequest]
+    positions: list[int]
     single: bool
     strict: bool
     progress: bool | None
+    max_tokens: int
 
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))
         return [indices[i : i + size] for i in range(0, len(indices), max(1, size))]
+
+
+def _for_image(exc: QwenVLMError, index: int | None) -> QwenVLMError:
+    """A copy of ``exc`` that names one image (errors shared by a chunk are copied, never mutated)."""
+    if exc.index == index:
+        return exc
+    copy = exc.__class__.__new__(exc.__class__)
+    copy.__dict__.update(exc.__dict__)
+    copy.args = exc.args
+    copy.__cause__ = exc.__cause__
+    copy.__traceback__ = exc.__traceback__
+    copy.index = index
+    return copy
 
 
 class _ClientCore:
@@ -111,9 +140,17 @@ class _ClientCore:
         max_tokens: int | None = None,
         **backend_options: Any,
     ) -> None:
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ConfigurationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-        self._default_max_tokens = max_tokens
+        self._default_max_tokens = check_int("max_tokens", max_tokens)
+        model = check_path_or_str("model", model)
+        check_choice("family", family, tuple(FAMILIES))
+        check_choice("privacy", privacy, ("allow", "deny", "zdr"))
+        check_int("max_concurrent_requests", max_concurrent_requests)
+        check_number("timeout", timeout, exclusive_minimum=True)
+        check_int("max_retries", max_retries, minimum=0)
+        check_str("api_key", api_key)
+        check_url("base_url", base_url)
+        check_str("device", device)
+        check_str("dtype", dtype)
         if not isinstance(backend, str):
             if not isinstance(backend, Backend):
                 raise ConfigurationError(
@@ -169,19 +206,13 @@ class _ClientCore:
                 f"unknown option(s) {sorted(unknown)}; per-call options are "
                 f"{', '.join(CallOptions.__annotations__)}"
             )
-        max_tokens = options.get("max_tokens")
-        temperature = options.get("temperature")
-        enable_thinking = options.get("enable_thinking")
-        strict = bool(options.get("strict", False))
-        progress = options.get("progress")
+        max_tokens = check_int("max_tokens", options.get("max_tokens"))
+        temperature = check_number("temperature", options.get("temperature"), maximum=2.0)
+        enable_thinking = check_bool("enable_thinking", options.get("enable_thinking"))
+        strict = bool(check_bool("strict", options.get("strict")))
+        progress = check_bool("progress", options.get("progress"))
         spec = resolve_task(task)
         checked = validate_params(spec, params)
-        if temperature is not None and (
-            not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2
-        ):
-            raise ConfigurationError(f"temperature must be a number between 0 and 2, got {temperature!r}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ConfigurationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         info = self._backend.info
         if not info.vision:
             raise ConfigurationError(f"model {info.id!r} is text-only and cannot run image tasks")
@@ -205,10 +236,21 @@ class _ClientCore:
             items = list(images)
         else:
             raise ConfigurationError(f"expected an image or a list of images, got {type(images).__name__}")
-        refs = prepare_images(items, single=single)
+        # In a list, an unreadable image is that image's failed result (unless strict=True, which
+        # refuses to send anything); a single unreadable image raises.
+        keep_going = not single and not strict
+        refs = prepare_images(items, single=single, keep_going=keep_going)
         if spec.needs_geometry or not getattr(self._backend, "accepts_urls", False):
             for ref in refs:
-                ref.pil()  # download URLs now, so a bad one fails before anything is sent
+                if ref.error is not None:
+                    continue
+                try:
+                    ref.pil()  # download URLs now, so a bad one fails before anything is sent
+                except ImageError as exc:
+                    if not keep_going:
+                        exc.whole_call = True
+                        raise
+                    ref.error = exc
         prompt, json_schema = build_prompt(spec, checked)
         thinking_on = enable_thinking if enable_thinking is not None else info.thinking_default
         budget = (
@@ -216,9 +258,10 @@ class _ClientCore:
             or self._default_max_tokens
             or (max(spec.max_tokens, THINKING_MAX_TOKENS) if thinking_on else spec.max_tokens)
         )
+        positions = [i for i, ref in enumerate(refs) if ref.error is None]
         requests = [
             GenerationRequest(
-                image=ref,
+                image=refs[i],
                 prompt=prompt,
                 max_tokens=budget,
                 temperature=temperature,
@@ -227,9 +270,9 @@ class _ClientCore:
                 needs_geometry=spec.needs_geometry,
                 task=spec.name,
             )
-            for ref in refs
+            for i in positions
         ]
-        return _Plan(spec, checked, refs, requests, single, strict, progress)
+        return _Plan(spec, checked, refs, requests, positions, single, strict, progress, budget)
 
     # ------------------------------------------------------------------ results
     def _settle(
@@ -251,39 +294,56 @@ class _ClientCore:
             error: QwenVLMError = exc
         else:
             error = BackendError(f"unexpected {type(exc).__name__}: {exc}")
-        return [GenerationResponse(text="", error=error) for _ in range(count)]
+            error.__cause__ = exc
+        return [GenerationResponse(text="", error=_for_image(error, None)) for _ in range(count)]
+
+    def _result(self, plan: _Plan, ref: ImageRef, response: GenerationResponse) -> Result:
+        """One image's result; never raises (a failure of any kind is recorded on the result)."""
+        info = self._backend.info
+        thinking, answer = split_thinking(response.text)
+        if response.thinking:
+            thinking = response.thinking if thinking is None else f"{response.thinking}\n{thinking}"
+        error = response.error
+        image_size = None
+        # Coordinates need the original size: always known for grounding (pixels were loaded up front),
+        # and for OCR answers with located text whenever the pixels are in memory.
+        if error is None and (plan.spec.needs_geometry or ref.loaded):
+            try:
+                image_size = ref.size
+            except ImageError as exc:
+                error = exc
+        result = parse_answer(
+            plan.spec,
+            answer,
+            info,
+            plan.params,
+            thinking=thinking,
+            image_size=image_size,
+            input_size=response.input_size,
+            usage=response.usage,
+            error=None if error is None else _for_image(error, ref.index),
+            finish_reason=response.finish_reason,
+            max_tokens=plan.max_tokens,
+        )
+        if result.exception is not None and result.exception.index is None:
+            result.exception.index = ref.index  # a parse error: made for this result alone
+        return result
 
     def _finish(self, plan: _Plan, responses: list[GenerationResponse]) -> Any:
-        info = self._backend.info
+        by_position = dict(zip(plan.positions, responses, strict=True))
         results: list[Result] = []
-        for ref, response in zip(plan.refs, responses, strict=True):
-            thinking, answer = split_thinking(response.text)
-            if response.thinking:
-                thinking = response.thinking if thinking is None else f"{response.thinking}\n{thinking}"
-            # Coordinates need the original size: always known for grounding (pixels were loaded up front),
-            # and for OCR answers with located text whenever the pixels are in memory.
-            image_size = (
-                ref.size if (plan.spec.needs_geometry or ref.loaded) and response.error is None else None
-            )
-            error = None if response.error is None else f"{type(response.error).__name__}: {response.error}"
-            result = parse_answer(
-                plan.spec,
-                answer,
-                info,
-                plan.params,
-                thinking=thinking,
-                image_size=image_size,
-                input_size=response.input_size,
-                usage=response.usage,
-                error=error,
-            )
-            if plan.strict and result.error is not None:
-                if response.error is not None:
-                    raise response.error
-                raise OutputParseError(
-                    f"image {ref.index if ref.index is not None else 0}: {result.error}", answer
-                )
-            results.append(result)
+        for i, ref in enumerate(plan.refs):
+            response = by_position.get(i)
+            if response is None:  # unreadable input: nothing was sent
+                response = GenerationResponse(text="", error=ref.error or ImageError("not read", ref.index))
+            results.append(self._result(plan, ref, response))
+        if plan.strict:
+            failed = [i for i, r in enumerate(results) if r.exception is not None]
+            if failed and plan.single:
+                raise results[0].exception  # type: ignore[misc]
+            if failed:
+                exceptions = [results[i].exception for i in failed]
+                raise BatchError(results, failed, [e for e in exceptions if e is not None])
         return results[0] if plan.single else results
 
 
@@ -361,7 +421,7 @@ class QwenVLM(_ClientCore):
 
     def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         plan = self._plan(task, images, params, options)
-        if not plan.requests:
+        if not plan.refs:
             return []
         return self._finish(plan, self._execute(plan))
 
@@ -627,7 +687,7 @@ class AsyncQwenVLM(_ClientCore):
         import asyncio
 
         plan = await asyncio.to_thread(self._plan, task, images, params, options)
-        if not plan.requests:
+        if not plan.refs:
             return []
         return self._finish(plan, await self._execute(plan))
 

@@ -5,8 +5,10 @@ Every exception the SDK raises on purpose derives from :class:`QwenVLMError`::
     QwenVLMError
     ├── ConfigurationError          bad option, unknown/mismatched model, missing API key   (whole call)
     │   └── MissingDependencyError  an optional extra is not installed (also an ImportError) (whole call)
-    ├── ImageError                  an input image cannot be read; ``.index`` names it       (whole call)
-    ├── OutputParseError            the model's answer could not be parsed (``strict=True``)  (per image)
+    ├── ImageError                  an input image cannot be read; ``.index`` names it   (single image)
+    ├── OutputParseError            the model's answer could not be parsed                    (per image)
+    │   └── TruncatedOutputError    the answer was cut off at ``max_tokens`` before it parsed (per image)
+    ├── BatchError                  ``strict=True`` on a list: some images failed; ``.results`` has all
     └── BackendError                a request to the model failed                            (per image)
         ├── AuthenticationError     401/403: the key is missing, wrong or not allowed         (whole call)
         ├── InsufficientCreditsError 402: the account has no credits left                     (whole call)
@@ -19,18 +21,25 @@ Every exception the SDK raises on purpose derives from :class:`QwenVLMError`::
         └── OutOfMemoryError        the device ran out of memory; ``.batch_size`` says with how many images
 
 *Whole call* errors are raised at once, even in the middle of a batch: nothing else could succeed.
-*Per image* errors are recorded on that image's result (``result.error``) so a batch never loses the other
-images' work; pass ``strict=True`` to a task method to have them raised instead.
+*Per image* errors are recorded on that image's result (``result.error`` is the message,
+``result.exception`` the typed error) so a batch never loses the other images' work. In a list, an
+unreadable image is such a per-image failure too (nothing is sent for it); a single unreadable image
+raises :class:`ImageError`. ``strict=True`` raises instead: the error itself for a single image, or, for a
+list, one :class:`BatchError` once every image was tried, naming the failed indices and carrying every
+result. Every error has ``.index``: the image's position in the list, or ``None``.
 
 Messages never contain API keys.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "BackendError",
     "BadRequestError",
+    "BatchError",
     "ConfigurationError",
     "ImageError",
     "InsufficientCreditsError",
@@ -43,6 +52,7 @@ __all__ = [
     "RequestTimeoutError",
     "ServerError",
     "TokenLimitError",
+    "TruncatedOutputError",
 ]
 
 
@@ -51,6 +61,8 @@ class QwenVLMError(Exception):
 
     #: True when the error concerns the whole call (raised at once, never recorded per image).
     whole_call: bool = False
+    #: Position of the image this error concerns in the list passed, or ``None``.
+    index: int | None = None
 
 
 class ConfigurationError(QwenVLMError, ValueError):
@@ -96,6 +108,32 @@ class OutputParseError(QwenVLMError):
     def __init__(self, message: str, text: str = "") -> None:
         self.text = text
         super().__init__(message)
+
+
+class TruncatedOutputError(OutputParseError):
+    """The answer was cut off (usually at ``max_tokens``) before it held a complete result."""
+
+
+class BatchError(QwenVLMError):
+    """``strict=True`` on a list of images, and some of them failed. Raised after every image was tried.
+
+    Attributes:
+        results: Every result, in input order (failed ones have ``error`` set): paid work is never lost.
+        failed: Indices of the failed images.
+        exceptions: The typed error of each failed image, in the order of ``failed``.
+    """
+
+    def __init__(self, results: list[Any], failed: list[int], exceptions: list[QwenVLMError]) -> None:
+        self.results = results
+        self.failed = failed
+        self.exceptions = exceptions
+        first = exceptions[0] if exceptions else None
+        shown = ", ".join(str(i) for i in failed[:20]) + (", ..." if len(failed) > 20 else "")
+        detail = f"; first: {type(first).__name__}: {first}" if first is not None else ""
+        super().__init__(
+            f"{len(failed)} of {len(results)} images failed (indices {shown}){detail}. "
+            "Every result is in exc.results"
+        )
 
 
 class BackendError(QwenVLMError):

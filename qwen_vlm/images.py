@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import io
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "ImageInput",
     "ImageRef",
+    "check_url",
     "encode_jpeg",
     "is_image_input",
     "load_image",
@@ -43,9 +45,11 @@ ImageInput: TypeAlias = Image.Image | str | Path | bytes | Any
 
 #: Images with more pixels than this are refused (decompression-bomb guard): 16384 x 16384.
 MAX_IMAGE_PIXELS = 16384 * 16384
-#: Largest download accepted for an http(s) image, in bytes.
+#: Largest download accepted for an http(s) image, in bytes (checked against ``Content-Length`` first,
+#: then while reading).
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
-#: Seconds allowed for downloading an http(s) image.
+#: Total seconds allowed for downloading one http(s) image, however the server trickles it (a server
+#: that sends nothing at all is given up on after at most 10 s).
 DOWNLOAD_TIMEOUT = 30.0
 
 
@@ -55,7 +59,9 @@ def _is_numpy_array(obj: object) -> bool:
 
 def is_image_input(obj: object) -> bool:
     """Return True if ``obj`` looks like a single image (as opposed to a list of images)."""
-    return isinstance(obj, (Image.Image, str, Path, bytes, bytearray, memoryview)) or _is_numpy_array(obj)
+    return isinstance(obj, (Image.Image, str, os.PathLike, bytes, bytearray, memoryview)) or _is_numpy_array(
+        obj
+    )
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -168,27 +174,93 @@ def _from_data_url(url: str, index: int | None) -> Image.Image:
     return _decode(data, "the data: URL", index)
 
 
+def check_url(url: str, index: int | None) -> None:
+    """Refuse a malformed http(s) URL before anything is sent or downloaded.
+
+    Raises:
+        ImageError: For a URL with no host, spaces or control characters, a bad port or IPv6 literal.
+    """
+    from urllib.parse import urlsplit
+
+    shown = url if len(url) <= 100 else url[:97] + "..."
+    try:
+        parts = urlsplit(url)
+        problem = None
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+            problem = "it contains spaces or control characters (percent-encode them)"
+        elif not parts.hostname:
+            problem = "it has no host"
+        else:
+            parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        raise ImageError(f"malformed URL {shown!r}: {problem}", index)
+
+
 def _download(url: str, index: int | None) -> bytes:
+    """Download with a total deadline (:data:`DOWNLOAD_TIMEOUT`) and a cap (:data:`MAX_DOWNLOAD_BYTES`)."""
+    import http.client
+    import time
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, headers={"User-Agent": "qwen-vlm"})
+    check_url(url, index)
+    shown = url if len(url) <= 100 else url[:97] + "..."
+    deadline = time.monotonic() + DOWNLOAD_TIMEOUT
+    chunks: list[bytes] = []
+    total = 0
     try:
-        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
-            data: bytes = response.read(MAX_DOWNLOAD_BYTES + 1)
+        request = urllib.request.Request(url, headers={"User-Agent": "qwen-vlm"})
+        with urllib.request.urlopen(request, timeout=min(DOWNLOAD_TIMEOUT, 10.0)) as response:
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > MAX_DOWNLOAD_BYTES:
+                total = int(length)
+            while total <= MAX_DOWNLOAD_BYTES:
+                if time.monotonic() > deadline:
+                    raise ImageError(
+                        f"downloading {shown} took longer than {DOWNLOAD_TIMEOUT:g} s (the server is too "
+                        "slow); download it yourself, or raise qwen_vlm.images.DOWNLOAD_TIMEOUT",
+                        index,
+                    )
+                chunk = response.read1(64 * 1024)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+    except ImageError:
+        raise
     except urllib.error.HTTPError as exc:
-        raise ImageError(f"downloading {url} failed with HTTP {exc.code}", index) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ImageError(f"downloading {shown} failed with HTTP {exc.code}", index) from None
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         raise ImageError(
-            f"downloading {url} failed ({exc}); check the URL or pass a local file", index
+            f"downloading {shown} failed ({type(exc).__name__}: {exc}); check the URL or pass a local file",
+            index,
         ) from None
-    if len(data) > MAX_DOWNLOAD_BYTES:
+    if total > MAX_DOWNLOAD_BYTES:
         raise ImageError(
-            f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes; download and downscale it yourself, or raise "
-            "qwen_vlm.images.MAX_DOWNLOAD_BYTES",
+            f"{shown} is larger than {MAX_DOWNLOAD_BYTES} bytes; download and downscale it yourself, or "
+            "raise qwen_vlm.images.MAX_DOWNLOAD_BYTES",
             index,
         )
-    return data
+    return b"".join(chunks)
+
+
+def _read_file(text: str, index: int | None) -> bytes:
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    try:
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise ImageError(f"file not found: {shown!r}; check the path (relative to {Path.cwd()})", index)
+        if not path.is_file():
+            raise ImageError(f"{shown!r} is not a file (a directory?); pass the path of an image file", index)
+        return path.read_bytes()
+    except ImageError:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:
+        # too long a name, a NUL byte, no permission, an unknown user in ~user...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ImageError(f"cannot read file {shown!r}: {reason}", index) from None
 
 
 def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
@@ -210,20 +282,18 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
         return _decode(bytes(image), "the bytes", index)
     if _is_numpy_array(image):
         return _from_numpy(image, index)
-    if isinstance(image, (Path, str)):
-        text = str(image)
+    if isinstance(image, (str, os.PathLike)):
+        text = image if isinstance(image, str) else os.fsdecode(os.fspath(image))
         if isinstance(image, str):
             lowered = text[:16].lower()
             if lowered.startswith("data:"):
                 return _from_data_url(text, index)
             if lowered.startswith(("http://", "https://")):
-                return _decode(_download(text, index), f"the download from {text}", index)
-        path = Path(text).expanduser()
-        if not path.exists():
-            raise ImageError(f"file not found: {text!r}; check the path (relative to {Path.cwd()})", index)
-        if not path.is_file():
-            raise ImageError(f"{text!r} is not a file (a directory?); pass the path of an image file", index)
-        return _decode(path.read_bytes(), f"file {text!r}", index)
+                return _decode(_download(text, index), f"the download from {text[:100]}", index)
+        if not text.strip():
+            raise ImageError("the path is an empty string; pass the path of an image file", index)
+        shown = text if len(text) <= 120 else text[:117] + "..."
+        return _decode(_read_file(text, index), f"file {shown!r}", index)
     raise ImageError(
         f"unsupported image type {type(image).__name__}; pass a PIL image, a path, bytes, a numpy "
         "HxWx3 uint8 array, a data: URL or an http(s) URL",
@@ -247,10 +317,12 @@ class ImageRef:
     Attributes:
         index: Position in the batch (``None`` for a single image).
         url: The http(s) URL when the input was one.
+        error: Why the input could not be read (only in a list; nothing is sent for it).
     """
 
     index: int | None
     url: str | None = None
+    error: ImageError | None = None
     _image: Image.Image | None = field(default=None, repr=False)
     _source: ImageInput = field(default=None, repr=False)
     _size: tuple[int, int] | None = field(default=None, repr=False)
@@ -284,27 +356,37 @@ class ImageRef:
         return self._size if self._size is not None else self.pil().size
 
 
-def prepare_images(images: Sequence[ImageInput], *, single: bool) -> list[ImageRef]:
+def prepare_images(images: Sequence[ImageInput], *, single: bool, keep_going: bool = False) -> list[ImageRef]:
     """Validate every input up front, so a bad one fails before anything is sent or loaded.
 
     Args:
         images: The inputs.
         single: Whether the user passed one image (error messages then carry no index).
+        keep_going: Record an unreadable input's :class:`ImageError` in its ref's ``error`` (a per-image
+            failure) instead of raising.
 
     Returns:
         One :class:`ImageRef` per input, in order.
 
     Raises:
-        ImageError: Naming the first bad input.
+        ImageError: Naming the first bad input (unless ``keep_going``).
     """
     refs: list[ImageRef] = []
     release = len(images) > RELEASE_PIXELS_ABOVE
     for i, image in enumerate(images):
         index = None if single else i
-        if isinstance(image, str) and image[:8].lower().startswith(("http://", "https:/")):
-            refs.append(ImageRef(index, url=image))
+        try:
+            if isinstance(image, str) and image[:8].lower().startswith(("http://", "https:/")):
+                check_url(image, index)
+                refs.append(ImageRef(index, url=image))
+                continue
+            pixels = load_image(image, index)
+        except ImageError as exc:
+            if not keep_going:
+                raise
+            exc.whole_call = False
+            refs.append(ImageRef(index, error=exc))
             continue
-        pixels = load_image(image, index)
         rereadable = isinstance(image, (str, Path, bytes))
         if release and rereadable:
             refs.append(ImageRef(index, _source=image, _size=pixels.size))

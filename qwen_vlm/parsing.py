@@ -1,32 +1,36 @@
 """Lenient, pure helpers for reading model output: fences, JSON, labels.
 
 Model output is messy: JSON arrives in ```json fences, with prose around it, truncated at ``max_tokens``,
-as JSON Lines, with single quotes or trailing commas. :func:`parse_json` copes with all of these, using
-``json_repair`` for the repairs and a small bracket scanner to drop a list's last element when the output
-was cut in the middle of it. It raises :class:`NoJSONError` when there is no JSON at all, so "nothing
-found" (``[]``) and "garbage" never look the same.
+as JSON Lines, with single quotes, trailing commas, stray brackets or repeated keys. :func:`scan_json`
+copes with all of these in time linear in the answer's length: one pass matches brackets (recovering from
+stray ones), each value is parsed by the C ``json`` decoder, and only small broken spans go to
+``json_repair``. "Nothing found" (``[]``), "cut off" (:class:`TruncatedJSONError`) and "garbage"
+(:class:`NoJSONError`) never look the same.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "Fence",
+    "JSONObject",
+    "JSONScan",
     "NoJSONError",
+    "TruncatedJSONError",
+    "combine",
     "find_fences",
     "find_mentions",
     "normalize_label",
     "parse_json",
+    "scan_json",
 ]
-
-
-class NoJSONError(ValueError):
-    """The text holds no JSON value."""
 
 
 @dataclass(frozen=True)
@@ -69,112 +73,309 @@ def find_fences(text: str) -> list[Fence]:
         pos = closing.end()
 
 
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.S)
+# --------------------------------------------------------------------------------------------- JSON
+#: Values nested deeper than this are refused (no task's answer is anywhere near; it keeps results
+#: serialisable without hitting Python's recursion limit).
+MAX_JSON_DEPTH = 64
+#: Spans larger than this are never handed to ``json_repair`` (pure Python, ~1 µs a byte): a broken
+#: span that big is read element by element instead, so parsing stays fast on any answer.
+MAX_REPAIR_CHARS = 64 * 1024
+#: How many levels of broken containers the reader descends into to recover complete elements.
+MAX_RECOVERY_DEPTH = 8
+
 _NON_JSON_FENCES = {"html", "xml", "markdown", "md", "text", "txt", "python", "py"}
 
+# Tokens that matter for bracket matching. A double-quoted string, or a single-quoted one where a JSON
+# value or key may start (after ``[ { , :``, so apostrophes in prose are not strings), is consumed whole;
+# a string never spans a line break (JSON strings cannot), which bounds the damage of a stray quote.
+_TOKEN = re.compile(r"""[\[\]{}]|"(?:[^"\\\n]|\\.)*"?|(?<=[\[{,:])[ \t]*'(?:[^'\\\n]|\\.)*'?""")
+# Quick fixes of the usual slips, applied in one linear pass before falling back to json_repair.
+_FIXABLE = re.compile(
+    r"""(?P<dq>"(?:[^"\\\n]|\\.)*")|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<comma>,)(?=\s*[\]}])"""
+    r"""|\b(?P<lit>True|False|None)\b"""
+)
+_LITERALS = {"True": "true", "False": "false", "None": "null"}
+_CUT = -1  # span still open when the text ended (truncated output)
+_BROKEN = -2  # span closed implicitly by an outer closing bracket (a syntax slip)
 
-def _scan_list(s: str) -> tuple[list[str], bool]:
-    """Split a JSON-ish list into its top-level element texts.
 
-    Returns the elements and whether the list was closed. When it was not (truncated output), the last
-    element is kept only if its brackets and quotes balance.
+class NoJSONError(ValueError):
+    """The text holds no JSON value."""
+
+
+class TruncatedJSONError(NoJSONError):
+    """The text ends inside a JSON value before any complete element (cut off at ``max_tokens``)."""
+
+
+class JSONObject(dict[str, Any]):
+    """A parsed JSON object that remembers its key/value pairs in order, repeated keys included.
+
+    ``json`` keeps only the last value of a repeated key; Qwen sometimes writes several boxes in one
+    object (``{"bbox_2d": ..., "label": "a", "bbox_2d": ..., "label": "b"}``), so the pairs are kept.
+
+    Attributes:
+        pairs: Every ``(key, value)`` pair in the order written.
     """
-    depth = 0
-    quote: str | None = None
-    escaped = False
-    items: list[str] = []
-    start = 1
-    for i, ch in enumerate(s):
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-            if depth == 0:
-                items.append(s[start:i])
-                return [it for it in items if it.strip()], True
-        elif ch == "," and depth == 1:
-            items.append(s[start:i])
-            start = i + 1
-    tail = s[start:]
-    if depth == 1 and quote is None and tail.strip():
-        items.append(tail)
-    return [it for it in items if it.strip()], False
+
+    pairs: list[tuple[str, Any]]
+
+    @property
+    def has_repeated_keys(self) -> bool:
+        """Whether a key occurs more than once."""
+        return len(self.pairs) != len(self)
 
 
-def _loads_lenient(s: str) -> Any:
-    try:
-        return json.loads(s)
-    except ValueError:
-        pass
-    import json_repair  # imported on first use: keeps `import qwen_vlm` fast
+def _object(pairs: list[tuple[str, Any]]) -> JSONObject:
+    obj = JSONObject(pairs)
+    obj.pairs = pairs
+    return obj
 
-    value = json_repair.loads(s)
-    if value == "" and s.strip() not in ('""', "''"):
-        raise NoJSONError("unparseable JSON value")
+
+def _int(text: str) -> int | None:
+    # int() refuses more than 4300 digits; a number that long is never a real answer.
+    return int(text) if len(text) <= 400 else None
+
+
+def _float(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object, parse_int=_int, parse_float=_float, parse_constant=lambda _c: None
+)
+
+
+@dataclass(frozen=True)
+class JSONScan:
+    """Every JSON value found in a model answer.
+
+    Attributes:
+        values: The top-level values, in the order written.
+        truncated: The text ended inside a JSON value (its complete elements are still in ``values``).
+        dropped: Pieces that looked like JSON but could not be read.
+    """
+
+    values: tuple[Any, ...]
+    truncated: bool = False
+    dropped: int = 0
+
+
+class _Spans:
+    """Bracket spans of a text, matched in one linear pass with recovery from stray brackets."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.kind: list[str] = []
+        self.children: list[list[int]] = []
+        self.roots: list[int] = []
+        stack: list[int] = []
+        open_count = {"[": 0, "{": 0}
+        for m in _TOKEN.finditer(text):
+            ch = text[m.start()]
+            if ch in "[{":
+                sid = len(self.start)
+                self.start.append(m.start())
+                self.end.append(_CUT)
+                self.kind.append(ch)
+                self.children.append([])
+                (self.children[stack[-1]] if stack else self.roots).append(sid)
+                stack.append(sid)
+                open_count[ch] += 1
+            elif ch in "]}":
+                want = "[" if ch == "]" else "{"
+                if not open_count[want]:
+                    continue  # a stray closing bracket: ignored
+                while True:  # pop up to the matching opener; skipped ones were never closed
+                    sid = stack.pop()
+                    open_count[self.kind[sid]] -= 1
+                    if self.kind[sid] == want:
+                        self.end[sid] = m.start()
+                        break
+                    self.end[sid] = _BROKEN
+        self.cut = bool(stack)
+
+    def span(self, sid: int) -> str:
+        return self.text[self.start[sid] : self.end[sid] + 1]
+
+
+def _depth_ok(value: Any) -> bool:
+    """Check nesting depth and replace non-finite floats (from json_repair) by ``None``, iteratively."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > MAX_JSON_DEPTH:
+            return False
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    item[k] = None
+                elif isinstance(v, (dict, list)):
+                    todo.append((v, depth + 1))
+        elif isinstance(item, list):
+            for i, v in enumerate(item):
+                if isinstance(v, float) and not math.isfinite(v):
+                    item[i] = None
+                elif isinstance(v, (dict, list)):
+                    todo.append((v, depth + 1))
+    return True
+
+
+def _strict(span: str) -> Any:
+    value, end = _DECODER.raw_decode(span)
+    if span[end:].strip():
+        raise ValueError("extra data")
     return value
 
 
-def _json_lines(s: str) -> list[Any] | None:
-    """Several JSON values in a row (JSON Lines); a cut-off last value is dropped."""
-    decoder = json.JSONDecoder()
-    values: list[Any] = []
-    pos = 0
-    while pos < len(s):
-        while pos < len(s) and s[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(s):
-            break
-        try:
-            value, pos = decoder.raw_decode(s, pos)
-        except ValueError:
-            break
-        values.append(value)
-    return values if len(values) > 1 else None
+def _quick_fix(span: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        if m.group("dq") is not None:
+            return m.group("dq")
+        if m.group("sq") is not None:
+            inner = m.group("sq").replace("\\'", "'")
+            return json.dumps(inner.replace('\\"', '"'))
+        if m.group("comma") is not None:
+            return ""
+        return _LITERALS[m.group("lit")]
+
+    return _FIXABLE.sub(fix, span)
 
 
-def _parse_candidate(s: str) -> Any:
-    starts = [i for i in (s.find("["), s.find("{")) if i >= 0]
-    if not starts:
-        raise NoJSONError("no '[' or '{' in text")
-    s = s[min(starts) :].rstrip()
-    try:
-        return json.loads(s)
-    except ValueError:
-        pass
-    if s.startswith("["):
-        items, _closed = _scan_list(s)
-        values = []
-        for item in items:
-            try:
-                values.append(_loads_lenient(item))
-            except NoJSONError:
+def _looks_like_json(span: str) -> bool:
+    return any(c in span for c in "\"':") or bool(re.search(r"\d", span))
+
+
+_NOTHING = object()
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.spans = _Spans(text)
+        self.dropped = 0
+
+    def value(self, sid: int, level: int = 0) -> Any:
+        """The value of one span, recovering complete elements from broken or cut-off containers."""
+        spans = self.spans
+        end, kind, children = spans.end[sid], spans.kind[sid], spans.children[sid]
+        if level > MAX_RECOVERY_DEPTH:
+            self.dropped += 1
+            return _NOTHING
+        if end >= 0:
+            span = spans.span(sid)
+            for attempt in (_strict, lambda s: _strict(_quick_fix(s))):
+                try:
+                    value = attempt(span)
+                except (ValueError, RecursionError):
+                    continue
+                if _depth_ok(value):
+                    return value
+                self.dropped += 1
+                return _NOTHING
+            if (kind == "{" or not children) and len(span) <= MAX_REPAIR_CHARS and _looks_like_json(span):
+                value = _repair(span)
+                if value is not _NOTHING and isinstance(value, (dict, list)) and _depth_ok(value):
+                    return value
+            if not children:
+                self.dropped += 1
+                return _NOTHING
+            return self._elements(children, level)
+        if end == _BROKEN:
+            return self._elements(children, level) if children else _NOTHING
+        # Cut off at the end of the text: a list keeps its complete elements (the last, partial one is
+        # dropped); an object is incomplete, but may wrap a list whose complete elements can be kept.
+        if kind == "[":
+            complete = [c for c in children if spans.end[c] != _CUT]
+            return self._elements(complete, level) if complete else _NOTHING
+        if children and spans.end[children[-1]] == _CUT:
+            value = self.value(children[-1], level + 1)
+            if value is not _NOTHING:
+                return value
+        closed = [c for c in children if spans.end[c] >= 0]
+        if closed:  # keep the pairs up to its last complete nested value (a cut object of boxes)
+            head = spans.text[spans.start[sid] : spans.end[closed[-1]] + 1] + "}"
+            for attempt in (_strict, lambda s: _strict(_quick_fix(s))):
+                try:
+                    value = attempt(head)
+                except (ValueError, RecursionError):
+                    continue
+                return value if _depth_ok(value) else _NOTHING
+        return _NOTHING
+
+    def _elements(self, children: list[int], level: int) -> Any:
+        out: list[Any] = []
+        for c in children:
+            value = self.value(c, level + 1)
+            if value is _NOTHING:
                 continue
-        if values or re.fullmatch(r"\[\s*\]?", s.split("\n", 1)[0].strip()):
-            return values
-        raise NoJSONError("list elements are not JSON")
-    lines = _json_lines(s)
-    if lines is not None:
-        return lines
-    return _loads_lenient(s)
+            if self.spans.end[c] == _BROKEN and isinstance(value, list):
+                out.extend(value)  # a stray opener: its complete elements belong to this list
+            else:
+                out.append(value)
+        return out if out else _NOTHING
+
+
+def _repair(span: str) -> Any:
+    import json_repair  # imported on first use: keeps `import qwen_vlm` fast
+
+    try:
+        value = json_repair.loads(span)
+    except Exception:  # json_repair is best effort; any failure means "not JSON"
+        return _NOTHING
+    return value if value not in ("", None) else _NOTHING
+
+
+def _scan_text(text: str) -> JSONScan:
+    reader = _Reader(text)
+    values = [v for v in (reader.value(r) for r in reader.spans.roots) if v is not _NOTHING]
+    return JSONScan(tuple(values), reader.spans.cut, reader.dropped)
+
+
+def scan_json(text: str) -> JSONScan:
+    """Find every JSON value in a model answer, in one linear pass (plus bounded repairs).
+
+    Looks inside ```json (or unlabelled) fences when they hold JSON, otherwise in the whole text
+    (``<tool_call>`` blocks included). Every top-level value is read, in order: several values on
+    separate lines (JSON Lines) or separated by prose all count. Single quotes, trailing commas and
+    Python literals are repaired (``json_repair`` for the rest, on spans up to
+    :data:`MAX_REPAIR_CHARS`). A stray ``{`` or ``}``, or a missing comma, between the elements of a list
+    loses only the broken element: reading resynchronises at the next well-formed one. A list cut off
+    by the token limit keeps its complete elements and the scan is marked ``truncated``. Objects keep
+    repeated keys in :attr:`JSONObject.pairs`. ``NaN``, ``Infinity`` and numbers that overflow a float
+    become ``None``; values nested deeper than :data:`MAX_JSON_DEPTH` are dropped.
+
+    Args:
+        text: The model answer.
+
+    Returns:
+        A :class:`JSONScan`; ``values`` is empty when there is no JSON.
+    """
+    fences = [f for f in find_fences(text) if f.lang not in _NON_JSON_FENCES]
+    if fences:
+        scans = [_scan_text(f.body) for f in fences]
+        values = tuple(v for s in scans for v in s.values)
+        if values:
+            return JSONScan(values, scans[-1].truncated, sum(s.dropped for s in scans))
+    return _scan_text(text)
+
+
+def combine(values: Sequence[Any]) -> Any:
+    """One value from several: a single value as is; several become one list (lists concatenated)."""
+    if len(values) == 1:
+        return values[0]
+    out: list[Any] = []
+    for value in values:
+        out.extend(value if isinstance(value, list) else [value])
+    return out
 
 
 def parse_json(text: str) -> Any:
-    """Find and parse the JSON value in a model answer.
+    r"""Find and parse the JSON in a model answer (see :func:`scan_json` for what is repaired).
 
-    Looks, in order, inside ```json (or unlabelled) fences, inside ``<tool_call>`` blocks, then in the
-    whole text from its first ``[`` or ``{``. Repairs single quotes, trailing commas, missing brackets
-    and JSON Lines (several values on separate lines become a list); drops a list's last element when
-    the output was cut inside it.
+    Several top-level values (JSON Lines, or values separated by prose) become one list, list values
+    concatenated: ``'[{"a": 1}]\\n[{"a": 2}]'`` gives ``[{"a": 1}, {"a": 2}]``.
 
     Args:
         text: The model answer.
@@ -183,17 +384,15 @@ def parse_json(text: str) -> Any:
         The parsed value (usually a list or dict).
 
     Raises:
+        TruncatedJSONError: If the text ends inside JSON before any complete element.
         NoJSONError: If the text holds no JSON value.
     """
-    candidates = [f.body for f in find_fences(text) if f.lang not in _NON_JSON_FENCES]
-    candidates += [m.group(1) for m in _TOOL_CALL.finditer(text)]
-    candidates.append(text)
-    for candidate in candidates:
-        try:
-            return _parse_candidate(candidate)
-        except (NoJSONError, RecursionError):
-            continue
-    raise NoJSONError("the answer contains no JSON")
+    scan = scan_json(text)
+    if not scan.values:
+        if scan.truncated:
+            raise TruncatedJSONError("the answer was cut off inside its JSON, before any complete element")
+        raise NoJSONError("the answer contains no JSON")
+    return combine(scan.values)
 
 
 def normalize_label(label: str) -> str:
@@ -214,18 +413,28 @@ def find_mentions(text: str, labels: Sequence[str]) -> list[str]:
     """Return the labels mentioned as whole words in ``text``, ignoring case and punctuation.
 
     A label that only occurs inside a longer mentioned label (``"stand"`` in ``"tv stand"``) is not counted.
+    Runs in ``O(n log n)`` for ``n`` mentions.
     """
-    spans: list[tuple[int, int, str]] = []
-    for label in labels:
+    spans: list[tuple[int, int, int]] = []
+    for i, label in enumerate(labels):
         pattern = _mention_pattern(label)
         if pattern is None:
             continue
-        spans.extend((m.start(), m.end(), label) for m in pattern.finditer(text))
-    found: list[str] = []
-    for start, end, label in spans:
-        inside_longer = any(
-            s <= start and end <= e and (e - s) > (end - start) for s, e, other in spans if other != label
-        )
-        if not inside_longer and label not in found:
-            found.append(label)
-    return found
+        spans.extend((m.start(), -m.end(), i) for m in pattern.finditer(text))
+    # Sorted by start, longest first: a span lies inside a longer one exactly when an earlier span
+    # (other than an identical one) reaches at least as far.
+    spans.sort()
+    found: dict[int, None] = {}
+    reach = -1  # furthest end among earlier spans that differ from the current one
+    k = 0
+    while k < len(spans):
+        start, neg_end, _ = spans[k]
+        group_end = k
+        while group_end < len(spans) and spans[group_end][:2] == (start, neg_end):
+            group_end += 1
+        if reach < -neg_end:
+            for _s, _e, i in spans[k:group_end]:
+                found.setdefault(i, None)
+        reach = max(reach, -neg_end)
+        k = group_end
+    return [labels[i] for i in sorted(found)]

@@ -6,7 +6,11 @@ Every result has:
 * ``thinking``: the reasoning text, or ``None``,
 * ``model``: the model id that answered,
 * ``usage``: token counts and cost (:class:`Usage`) when known, else ``None``,
-* ``error``: ``None`` on success, otherwise a human-readable reason this image failed.
+* ``error``: ``None`` on success, otherwise a human-readable reason this image failed,
+* ``exception``: the typed :class:`~qwen_vlm.errors.QwenVLMError` behind ``error`` (or ``None``), so
+  ``isinstance`` checks and attributes such as ``RateLimitError.retry_after`` work without ``strict``,
+* ``finish_reason``: why generation stopped (``"stop"``, ``"length"``...), or ``None`` when unknown;
+  ``truncated`` is true when it stopped at ``max_tokens``.
 
 A result with ``error`` set never looks like an empty success: check ``result.ok``.
 """
@@ -15,7 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from .errors import QwenVLMError
 
 __all__ = [
     "Classification",
@@ -65,11 +72,18 @@ class Result:
     model: str = ""
     usage: Usage | None = None
     error: str | None = None
+    exception: QwenVLMError | None = field(default=None, compare=False, repr=False)
+    finish_reason: str | None = None
 
     @property
     def ok(self) -> bool:
         """True when this image succeeded (``error is None``)."""
         return self.error is None
+
+    @property
+    def truncated(self) -> bool:
+        """True when generation stopped at the token limit (``finish_reason == "length"``)."""
+        return self.finish_reason == "length"
 
     def _tail(self) -> str:
         return f", error={self.error!r})" if self.error else ")"
@@ -77,13 +91,14 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every field (pydantic data is dumped with ``model_dump``)."""
         out = _plain(self)
+        out["error_type"] = type(self.exception).__name__ if self.exception is not None else None
         out["task_result"] = type(self).__name__
         return out  # type: ignore[no-any-return]
 
 
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name != "exception"}
     if hasattr(value, "model_dump") and not isinstance(value, type):
         return value.model_dump(mode="json")
     if isinstance(value, Mapping):
@@ -202,10 +217,13 @@ class _Located(Result, Sequence[T]):
     Attributes:
         image_size: ``(width, height)`` of the original image.
         classes: The classes asked for (``None``: open detection).
+        dropped: How many objects in the answer were unusable (no coordinates, a malformed or
+            degenerate box, coordinates far outside the image) and left out.
     """
 
     image_size: tuple[int, int] | None = None
     classes: tuple[str, ...] | None = None
+    dropped: int = 0
 
     def _items(self) -> tuple[T, ...]:
         raise NotImplementedError

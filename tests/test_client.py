@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from qwen_vlm import (
     AsyncQwenVLM,
     AuthenticationError,
+    BatchError,
     Classification,
     ConfigurationError,
     Detections,
@@ -133,9 +134,18 @@ def test_one_failing_image_does_not_lose_the_others() -> None:
 
 
 def test_strict_raises_the_per_image_errors() -> None:
-    with pytest.raises(OutputParseError, match="image 1") as info:
-        QwenVLM(backend=FakeBackend(["[]", "garbage"])).detect([IMG, IMG], strict=True)
-    assert info.value.text == "garbage"
+    # A list: one BatchError after every image was tried, carrying every result.
+    fake = FakeBackend(["[]", "garbage", "also garbage", "[]"])
+    with pytest.raises(BatchError, match=r"2 of 4 images failed \(indices 1, 2\)") as info:
+        QwenVLM(backend=fake).detect([IMG] * 4, strict=True)
+    assert len(fake.requests) == 4 and info.value.failed == [1, 2]
+    assert [r.ok for r in info.value.results] == [True, False, False, True]
+    first = info.value.exceptions[0]
+    assert isinstance(first, OutputParseError) and first.text == "garbage" and first.index == 1
+    # A single image: the error itself.
+    with pytest.raises(OutputParseError) as single:
+        QwenVLM(backend=FakeBackend(["garbage"])).detect(IMG, strict=True)
+    assert single.value.text == "garbage" and single.value.index is None
     with pytest.raises(RateLimitError):
         QwenVLM(backend=FakeBackend([RateLimitError("x")])).ocr(IMG, strict=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.server
 import io
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,10 +86,17 @@ def test_missing_file_names_the_path_and_batch_index(
 ) -> None:
     client, fake = vlm
     good = Image.new("RGB", (8, 8))
-    with pytest.raises(ImageError, match=r"image 1: file not found: '.*nope\.jpg'; check the path") as info:
-        client.caption([good, str(tmp_path / "nope.jpg"), good])
-    assert info.value.index == 1
-    assert fake.requests == []  # nothing was sent
+    # In a list: that image's failed result, nothing sent for it; the others proceed.
+    results = client.caption([good, str(tmp_path / "nope.jpg"), good])
+    assert [r.ok for r in results] == [True, False, True]
+    assert isinstance(results[1].exception, ImageError) and results[1].exception.index == 1
+    assert re.search(r"image 1: file not found: '.*nope\.jpg'; check the path", results[1].error or "")
+    assert len(fake.requests) == 2
+    # strict=True: nothing is sent at all.
+    fake.requests.clear()
+    with pytest.raises(ImageError, match=r"image 1: file not found") as info:
+        client.caption([good, str(tmp_path / "nope.jpg"), good], strict=True)
+    assert info.value.index == 1 and fake.requests == []
 
 
 def test_single_missing_file_has_no_index(vlm: tuple[QwenVLM, FakeBackend]) -> None:
@@ -223,9 +231,13 @@ def test_url_errors(image_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ImageError, match="larger than 1024 bytes"):
         load_image(f"{image_server}/big.png")
     fake = FakeBackend("[]")
+    results = QwenVLM(backend=fake).detect([f"{image_server}/ok.png", f"{image_server}/missing.png"])
+    assert results[0].ok and not results[1].ok and len(fake.requests) == 1
+    assert re.search(r"image 1: downloading .*missing\.png failed with HTTP 404", results[1].error or "")
     with pytest.raises(ImageError, match=r"image 1: downloading .*missing\.png failed with HTTP 404"):
-        QwenVLM(backend=fake).detect([f"{image_server}/ok.png", f"{image_server}/missing.png"])
-    assert fake.requests == []
+        QwenVLM(backend=fake).detect([f"{image_server}/ok.png", f"{image_server}/missing.png"], strict=True)
+    with pytest.raises(ImageError, match="HTTP 404"):
+        QwenVLM(backend=fake).detect(f"{image_server}/missing.png")
 
 
 def test_url_timeout(monkeypatch: pytest.MonkeyPatch) -> None:

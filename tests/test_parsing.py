@@ -185,12 +185,14 @@ def test_qwen25_default_input_size_and_explicit_input_size() -> None:
 
 def test_points_parse_and_convert() -> None:
     text = (
-        '```json\n[{"point_2d": [500, 500], "label": "cat"}, {"point_2d": [1200, -5], "label": "dog"}, '
-        '{"x": 1}]\n```'
+        '```json\n[{"point_2d": [500, 500], "label": "cat"}, {"point_2d": [1050, -5], "label": "dog"}, '
+        '{"x": 1}, {"point_2d": [1300, 10], "label": "far"}]\n```'
     )
     points = parse("point", text, "qwen/qwen3-vl-8b-instruct", (640, 480), classes=["cat", "dog"])
     assert points.error is None
+    # Slightly outside the 0-1000 frame: clamped; far outside (30%): dropped and counted, like {"x": 1}.
     assert [(p.label, p.xy) for p in points] == [("cat", (320.0, 240.0)), ("dog", (640.0, 0.0))]
+    assert points.dropped == 2
     assert points[0].raw_point == (500.0, 500.0)
     garbage = parse("point", "no idea", "qwen/qwen3-vl-8b-instruct", (640, 480), classes=["cat"])
     assert len(garbage) == 0 and garbage.error

@@ -40,6 +40,7 @@ from ..errors import (
 )
 from ..geometry import smart_resize
 from ..models import Family, resolve_model
+from ..options import check_choice, check_int, check_mapping, check_number, check_str, check_url
 from ..results import Usage
 from .base import GenerationRequest, GenerationResponse
 from .servers import SERVERS, ServerName, ServerProfile, guess_server
@@ -172,6 +173,26 @@ class OpenAICompatibleBackend:
     ) -> None:
         if provider not in ("openrouter", "openai"):
             raise ConfigurationError(f"provider must be 'openrouter' or 'openai', got {provider!r}")
+        check_str("model", model, optional=False)
+        check_str("api_key", api_key)
+        check_url("base_url", base_url)
+        check_choice("server", server, tuple(SERVERS))
+        check_choice("privacy", privacy, tuple(_PRIVACY))
+        check_int("max_concurrent_requests", max_concurrent_requests, optional=False)
+        check_number("timeout", timeout, exclusive_minimum=True, optional=False)
+        check_int("max_retries", max_retries, minimum=0, optional=False)
+        check_int("max_pixels", max_pixels)
+        check_int("min_pixels", min_pixels)
+        check_str("app_name", app_name)
+        check_str("app_url", app_url)
+        provider_options = check_mapping("provider_options", provider_options)
+        extra_body = check_mapping("extra_body", extra_body)
+        check_number("retry_base_delay", retry_base_delay, optional=False)
+        check_number("retry_max_delay", retry_max_delay, optional=False)
+        if retry_max_delay < retry_base_delay:
+            raise ConfigurationError(
+                f"retry_max_delay ({retry_max_delay:g}) is below retry_base_delay ({retry_base_delay:g})"
+            )
         info = resolve_model(model, provider, family=family)
         if not info.vision:
             raise ConfigurationError(
@@ -185,11 +206,7 @@ class OpenAICompatibleBackend:
         server_name: ServerName = server or (
             "openrouter" if provider == "openrouter" else guess_server(self._base_url)
         )
-        if server_name not in SERVERS:
-            raise ConfigurationError(f"unknown server {server!r}; choose one of {', '.join(SERVERS)}")
         self._server: ServerProfile = SERVERS[server_name]
-        if privacy is not None and privacy not in _PRIVACY:
-            raise ConfigurationError(f"privacy must be 'allow', 'deny' or 'zdr', got {privacy!r}")
         if privacy is not None and not self._server.privacy:
             raise ConfigurationError(f"privacy= applies to OpenRouter only, not to a {server_name} server")
         self._privacy = privacy or "deny"
@@ -203,14 +220,6 @@ class OpenAICompatibleBackend:
         else:
             key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.__key = key
-        for name, value in (
-            ("max_concurrent_requests", max_concurrent_requests),
-            ("max_retries", max_retries),
-        ):
-            if not isinstance(value, int) or value < (1 if name == "max_concurrent_requests" else 0):
-                raise ConfigurationError(f"{name} must be a {'positive' if name[0] == 'm' else ''} integer")
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         # Reasoning is switched off by default (it costs latency and can eat max_tokens).
         if info.thinking == "hybrid" and info.thinking_default:
             info = replace(info, thinking_default=False)

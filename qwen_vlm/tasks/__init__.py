@@ -8,11 +8,11 @@ the text sent after the image; :func:`parse` turns the model's text into the tas
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import prompts
-from ..errors import ConfigurationError
+from ..errors import BackendError, ConfigurationError, OutputParseError, QwenVLMError, TruncatedOutputError
 from ..models import REGISTRY, Family, ModelInfo, resolve_model
 from ..results import (
     Classification,
@@ -115,8 +115,12 @@ def _schema(value: Any) -> Schema:
     )
 
 
-def validate_params(spec: TaskSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+def validate_params(
+    spec: TaskSpec, params: Mapping[str, Any], *, parsing_only: bool = False
+) -> dict[str, Any]:
     """Check and normalise a task's parameters (before any image is sent).
+
+    ``parsing_only``: the parameters are for :func:`parse` (pointing then needs no classes).
 
     Raises:
         ConfigurationError: For missing or malformed parameters.
@@ -136,7 +140,8 @@ def validate_params(spec: TaskSpec, params: Mapping[str, Any]) -> dict[str, Any]
     elif name in ("caption", "detailed-caption"):
         out["detailed"] = bool(params.get("detailed", name == "detailed-caption"))
     elif name in ("classification", "multi-label-classification", "point"):
-        out["classes"] = _classes(params.get("classes"), spec.method, required=True)
+        required = not (parsing_only and name == "point")
+        out["classes"] = _classes(params.get("classes"), spec.method, required=required)
     elif name == "object-detection":
         out["classes"] = _classes(params.get("classes"), spec.method, required=False)
     elif name == "structured-answering":
@@ -185,6 +190,25 @@ def build_prompt(spec: TaskSpec, params: Mapping[str, Any]) -> tuple[str, dict[s
     return prompts.extract_prompt(fields, json_schema if fields is None else None), json_schema
 
 
+def _size(value: Any, name: str) -> tuple[int, int] | None:
+    """Check an optional ``(width, height)`` of positive integers."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ConfigurationError(f"{name} must be (width, height), two positive integers; got {value!r}")
+    return (int(value[0]), int(value[1]))
+
+
+def _error(exc: QwenVLMError | str | None, text: str) -> QwenVLMError | None:
+    if exc is None or isinstance(exc, QwenVLMError):
+        return exc
+    return OutputParseError(exc, text)
+
+
 def parse_answer(
     spec: TaskSpec,
     text: str,
@@ -195,9 +219,13 @@ def parse_answer(
     image_size: tuple[int, int] | None = None,
     input_size: tuple[int, int] | None = None,
     usage: Usage | None = None,
-    error: str | None = None,
+    error: QwenVLMError | None = None,
+    finish_reason: str | None = None,
+    max_tokens: int | None = None,
 ) -> Result:
     """Turn a model answer into the task's result (the client's and :func:`parse`'s common path).
+
+    Never raises for any answer text: a failure is recorded on the result (``error``/``exception``).
 
     Args:
         spec: The task.
@@ -209,46 +237,93 @@ def parse_answer(
         input_size: ``(width, height)`` of the image the model saw.
         usage: Token usage.
         error: A transport error; when set the answer is not parsed.
+        finish_reason: Why generation stopped (``"length"``: at the token limit).
+        max_tokens: The token limit the answer was generated under (named in truncation errors).
     """
-    common: dict[str, Any] = {"text": text, "thinking": thinking, "model": info.id, "usage": usage}
+    common: dict[str, Any] = {
+        "text": text,
+        "thinking": thinking,
+        "model": info.id,
+        "usage": usage,
+        "finish_reason": finish_reason,
+    }
     if error is None and not text.strip() and thinking:
-        error = (
+        error = TruncatedOutputError(
             "the model produced reasoning but no answer (the output ended inside its thinking): raise "
-            "max_tokens or pass enable_thinking=False"
+            "max_tokens or pass enable_thinking=False",
+            text,
         )
+    try:
+        result = _parse_answer(spec, text, info, params, common, error, image_size, input_size)
+    except Exception as exc:  # a parser bug must never cost the other images of a batch their results
+        failure = OutputParseError(f"the answer could not be parsed ({type(exc).__name__}: {exc})", text)
+        failure.__cause__ = exc
+        result = _parse_answer(spec, text, info, params, common, failure, image_size, input_size)
+    if (
+        finish_reason == "length"
+        and result.exception is not None
+        and not isinstance(result.exception, BackendError)
+    ):
+        limit = f"max_tokens={max_tokens}" if max_tokens else "max_tokens"
+        cut = TruncatedOutputError(
+            f"the answer was cut off at {limit} before it could be read ({result.exception}); "
+            "raise max_tokens",
+            text,
+        )
+        result = replace(result, error=str(cut), exception=cut)
+    return result
+
+
+def _parse_answer(
+    spec: TaskSpec,
+    text: str,
+    info: ModelInfo,
+    params: Mapping[str, Any],
+    common: dict[str, Any],
+    error: QwenVLMError | None,
+    image_size: tuple[int, int] | None,
+    input_size: tuple[int, int] | None,
+) -> Result:
     spec_family = info.spec
     name = spec.name
+
+    def failed(exc: QwenVLMError | str | None) -> dict[str, Any]:
+        typed = _error(exc, text)
+        if typed is None:
+            return {"error": None, "exception": None}
+        # A parse failure is described by its message; a transport or input failure also names its type.
+        message = str(typed) if isinstance(typed, OutputParseError) else f"{type(typed).__name__}: {typed}"
+        return {"error": message, "exception": typed}
+
     if name in ("classification", "multi-label-classification"):
         classes: tuple[str, ...] = params["classes"]
         if name == "classification":
             label, err = (None, error) if error else match_class(text, classes)
-            return Classification(**common, label=label, classes=classes, error=err)
+            return Classification(**common, label=label, classes=classes, **failed(err))
         labels, err = ((), error) if error else match_classes(text, classes)
-        return MultiLabelClassification(**common, labels=labels, classes=classes, error=err)
+        return MultiLabelClassification(**common, labels=labels, classes=classes, **failed(err))
     if name in ("object-detection", "point"):
         size = image_size
         if error is None and size is None:
-            error = "the image size is unknown, so coordinates cannot be converted"
+            error = OutputParseError("the image size is unknown, so coordinates cannot be converted", text)
+        parser = parse_boxes if name == "object-detection" else parse_points
+        items: tuple[Any, ...] = ()
+        dropped = 0
+        if error is None and size is not None:
+            items, error, dropped = parser(text, spec_family, size, input_size)
+        located: dict[str, Any] = {"image_size": size, "classes": params.get("classes"), "dropped": dropped}
         if name == "object-detection":
-            boxes, err = (
-                ((), error) if error or size is None else parse_boxes(text, spec_family, size, input_size)
-            )
-            return Detections(
-                **common, detections=boxes, image_size=size, classes=params.get("classes"), error=err
-            )
-        points, err = (
-            ((), error) if error or size is None else parse_points(text, spec_family, size, input_size)
-        )
-        return Points(**common, points=points, image_size=size, classes=params.get("classes"), error=err)
+            return Detections(**common, detections=items, **located, **failed(error))
+        return Points(**common, points=items, **located, **failed(error))
     if name == "structured-answering":
         data, err = (None, error) if error else parse_extraction(text, params["schema"])
-        return Extraction(**common, data=data, error=err)
+        return Extraction(**common, data=data, **failed(err))
     if error is None and not text.strip():
-        error = "the model returned an empty answer"
+        error = OutputParseError("the model returned an empty answer", text)
     regions: tuple[TextRegion, ...] = ()
     if error is None and name == "ocr" and image_size is not None:
         regions = parse_text_regions(text, spec_family, image_size, input_size)
-    return TextResult(**common, regions=regions, error=error)
+    return TextResult(**common, regions=regions, **failed(error))
 
 
 def parse(
@@ -284,19 +359,26 @@ def parse(
         ConfigurationError: For an unknown task or model family, or missing required parameters.
     """
     spec = resolve_task(task)
+    if not isinstance(text, str):
+        raise ConfigurationError(f"parse needs text=, a string; got {type(text).__name__}")
+    image_size = _size(image_size, "image_size")
+    input_size = _size(input_size, "input_size")
     info = REGISTRY.get(model)
     if info is None or (family is not None and family != info.family):
         info = resolve_model(model, "openai", family=family)
     raw: dict[str, Any] = {}
-    if spec.name in ("classification", "multi-label-classification", "point", "object-detection"):
+    if spec.name in ("classification", "multi-label-classification"):
         raw["classes"] = classes
+    elif spec.name in ("point", "object-detection"):
+        # Parsing text you already have needs no classes; they are only recorded on the result.
+        raw["classes"] = classes or None
     elif spec.name == "structured-answering":
         raw["schema"] = schema if schema is not None else {"_": ""}
     elif spec.name == "unconstrained":
         raw["text"] = "-"
     elif spec.name == "visual-question-answering":
         raw["question"] = "-"
-    params = validate_params(spec, raw)
+    params = validate_params(spec, raw, parsing_only=True)
     if spec.name == "structured-answering":
         params["schema"] = schema
     if spec.needs_geometry and image_size is None:

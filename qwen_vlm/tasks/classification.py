@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,19 +12,25 @@ from ..parsing import NoJSONError, find_mentions, normalize_label, parse_json
 __all__ = ["match_class", "match_classes"]
 
 _ANSWER_KEYS = ("label", "class", "class_name", "category", "answer", "labels", "classes", "categories")
-_ANSWER_LINE = re.compile(r"(?im)^[\s*_#>-]*(?:final\s+)?answer\s*[:：]\s*(.+)$")
+# No pattern here may cross a line break before "answer": that kept it linear on answers of many lines.
+_ANSWER_LINE = re.compile(r"(?im)^[ \t*_#>-]*(?:final[ \t]+)?answer[ \t]*[:：][ \t]*(.+)$")
 _OPTION_PREFIX = re.compile(r"^\(?([A-Za-z])[.)：:]\s+(.+)$")
 _NONE_WORDS = {"none", "nothing", "noneofthem", "noneoftheabove", "null", "no", "n/a", "na"}
 
 
 def _exact(candidate: str, classes: Sequence[str]) -> str | None:
+    if len(candidate) > 4 * max((len(c) for c in classes), default=0) + 64:
+        return None  # far longer than any class: cannot be one (and normalising it would cost time)
     key = normalize_label(candidate)
-    if not key:
-        return None
+    return _class_keys(tuple(classes)).get(key) if key else None
+
+
+@functools.lru_cache(maxsize=64)
+def _class_keys(classes: tuple[str, ...]) -> dict[str, str]:
+    keys: dict[str, str] = {}
     for cls in classes:
-        if normalize_label(cls) == key:
-            return cls
-    return None
+        keys.setdefault(normalize_label(cls), cls)
+    return keys
 
 
 def _candidates(answer: str) -> list[str]:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 from typing_extensions import TypeIs
 
-from ..parsing import NoJSONError, parse_json
+from ..errors import OutputParseError, TruncatedOutputError
+from ..parsing import NoJSONError, combine, parse_json, scan_json
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -81,7 +82,7 @@ def parse_agent_output(text: str) -> dict[str, Any] | None:
     return out
 
 
-def parse_extraction(text: str, schema: Schema | None) -> tuple[Any, str | None]:
+def parse_extraction(text: str, schema: Schema | None) -> tuple[Any, OutputParseError | None]:
     """Parse a structured answer.
 
     Args:
@@ -91,29 +92,41 @@ def parse_extraction(text: str, schema: Schema | None) -> tuple[Any, str | None]
             agent answers with a ``<tool_call>`` become ``{"thought", "action", "tool_call"}``).
 
     Returns:
-        ``(data, error)``.
+        ``(data, error)``. With a schema, the first JSON object in the answer is the data (a list holding
+        one object counts as that object). An answer cut off inside its JSON is an error
+        (:class:`~qwen_vlm.errors.TruncatedOutputError`), never partial data: a cut number or string
+        would be silently wrong. ``NaN``/``Infinity`` and numbers too large for a float become ``None``,
+        so ``data`` is always valid JSON.
     """
     if schema is None:
         agent = parse_agent_output(text)
         if agent is not None:
             return agent, None
-    try:
-        value = parse_json(text)
-    except NoJSONError:
-        return None, "the answer contains no JSON"
+    scan = scan_json(text)
+    if scan.truncated:
+        return None, TruncatedOutputError(
+            "the answer was cut off inside its JSON (the token limit, max_tokens, was probably reached); "
+            "raise max_tokens",
+            text,
+        )
+    if not scan.values:
+        return None, OutputParseError("the answer contains no JSON", text)
     if schema is None:
-        return value, None
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
-        value = value[0]
-    if not isinstance(value, Mapping):
-        return None, f"expected a JSON object, got a {type(value).__name__}"
+        return combine(scan.values), None
+    value = next((v for v in scan.values if isinstance(v, Mapping)), None)
+    if value is None:
+        first = scan.values[0]
+        if isinstance(first, list) and len(first) == 1 and isinstance(first[0], Mapping):
+            value = first[0]
+        else:
+            return None, OutputParseError(f"expected a JSON object, got a {type(first).__name__}", text)
     if is_pydantic_model(schema):
         from pydantic import ValidationError
 
         try:
             return schema.model_validate(dict(value)), None
         except ValidationError as exc:
-            return None, f"the answer does not match {schema.__name__}: {exc}"
+            return None, OutputParseError(f"the answer does not match {schema.__name__}: {exc}", text)
     data = dict(value)
     for key in schema:
         data.setdefault(key, None)

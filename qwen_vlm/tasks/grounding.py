@@ -2,36 +2,43 @@
 
 from __future__ import annotations
 
+import html
+import math
 import re
 from collections.abc import Mapping
-from html.parser import HTMLParser
 from typing import Any
 
+from ..errors import OutputParseError, TruncatedOutputError
 from ..geometry import box_to_pixels, point_to_pixels, smart_resize
 from ..models import FamilySpec
-from ..parsing import NoJSONError, parse_json
+from ..parsing import JSONObject, scan_json
 from ..results import Detection, Point, TextRegion
 
-__all__ = ["default_input_size", "parse_boxes", "parse_points", "parse_text_regions", "seen_size"]
+__all__ = [
+    "COORDINATE_TOLERANCE",
+    "default_input_size",
+    "parse_boxes",
+    "parse_points",
+    "parse_text_regions",
+    "seen_size",
+]
 
 BOX_KEYS = ("bbox_2d", "box_2d", "bbox", "box", "bounding_box", "bndbox")
 POINT_KEYS = ("point_2d", "point", "points_2d", "coordinate", "coordinates", "xy")
 LABEL_KEYS = ("label", "class_name", "class", "category", "name", "object_name", "object", "description")
 TEXT_KEYS = ("text_content", "text", "content", "transcription")
 
-_NUM = r"(-?\d+(?:\.\d+)?)"
-_BOX_TOKENS = re.compile(
-    r"<\|box_start\|>\s*\(\s*"
-    + _NUM
-    + r"\s*,\s*"
-    + _NUM
-    + r"\s*\)\s*,\s*\(\s*"
-    + _NUM
-    + r"\s*,\s*"
-    + _NUM
-    + r"\s*\)\s*(?:<\|box_end\|>)?"
+#: Coordinates may stray this far (a fraction of the frame: 0-1000, or the size the model saw) outside
+#: the model's coordinate frame and still be clamped to the image; further out, the object is dropped.
+COORDINATE_TOLERANCE = 0.25
+#: Largest magnitude accepted for any coordinate before the frame check (guards float overflow).
+_MAX_COORDINATE = 1e7
+_NUMBER_TEXT = re.compile(r"-?\d{1,12}(?:\.\d{1,12})?")
+_GROUNDING_TOKEN = re.compile(r"<\|(object_ref_start|object_ref_end|box_start|box_end)\|>")
+_TOKEN_BOX = re.compile(
+    r"\s*\(\s*(-?\d{1,12}(?:\.\d+)?)\s*,\s*(-?\d{1,12}(?:\.\d+)?)\s*\)\s*,"
+    r"\s*\(\s*(-?\d{1,12}(?:\.\d+)?)\s*,\s*(-?\d{1,12}(?:\.\d+)?)\s*\)\s*"
 )
-_REF = re.compile(r"<\|object_ref_start\|>(.*?)<\|object_ref_end\|>", re.S)
 
 
 def default_input_size(spec: FamilySpec, image_size: tuple[int, int]) -> tuple[int, int]:
@@ -62,25 +69,29 @@ def seen_size(
 
 
 def _number(value: Any) -> float | None:
+    """A finite coordinate of sane magnitude, from a number or numeric string; ``None`` otherwise."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, int):
+        return float(value) if abs(value) <= _MAX_COORDINATE else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) and abs(value) <= _MAX_COORDINATE else None
     if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
+        text = value.strip()
+        if _NUMBER_TEXT.fullmatch(text):
+            return _number(float(text))
     return None
 
 
 def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
     if isinstance(value, str):
+        if len(value) > 200:
+            return None
         value = re.findall(r"-?\d+(?:\.\d+)?", value)
     if isinstance(value, Mapping):
         keys = ("x1", "y1", "x2", "y2") if count == 4 else ("x", "y")
         value = [value.get(k) for k in keys]
-    if not isinstance(value, (list, tuple)):
+    if not isinstance(value, (list, tuple)) or len(value) > count:
         return None
     flat: list[Any] = []
     for v in value:
@@ -93,6 +104,19 @@ def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
     return tuple(n for n in nums if n is not None)
 
 
+def _in_frame(nums: tuple[float, ...], spec: FamilySpec, input_size: tuple[int, int] | None) -> bool:
+    """Whether coordinates lie within the model's frame, give or take :data:`COORDINATE_TOLERANCE`."""
+    if spec.coordinates == "relative_1000" or input_size is None:
+        width = height = 1000.0
+    else:
+        width, height = float(input_size[0]), float(input_size[1])
+    tol = COORDINATE_TOLERANCE
+    xs, ys = nums[0::2], nums[1::2]
+    return all(-tol * width <= x <= (1 + tol) * width for x in xs) and all(
+        -tol * height <= y <= (1 + tol) * height for y in ys
+    )
+
+
 def _label(entry: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, str | None]:
     for key in keys:
         value = entry.get(key)
@@ -101,71 +125,122 @@ def _label(entry: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None,
     return None, None
 
 
-def _entries(value: Any) -> list[Any] | None:
-    """The list of objects in a parsed answer, or None when it has no recognisable shape."""
+def _split_repeated(entry: Any) -> list[Any]:
+    """One object with repeated keys (several boxes in one object) → one entry per repetition.
+
+    Keys are paired in the order the model wrote them, whichever comes first: a new entry starts when
+    a key already seen in the current one comes again.
+    """
+    if not (isinstance(entry, JSONObject) and entry.has_repeated_keys):
+        return [entry]
+    groups: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    for key, value in entry.pairs:
+        if key in current:
+            groups.append(current)
+            current = {}
+        current[key] = value
+    groups.append(current)
+    return groups
+
+
+def _collect(value: Any, keys: tuple[str, ...], out: list[Any], depth: int = 0) -> bool:
+    """Append the objects of a parsed value to ``out``; False when it has no recognisable shape."""
     if isinstance(value, list):
-        return value
+        for item in value:
+            if (
+                isinstance(item, Mapping)
+                and depth < 2
+                and not any(k in item for k in keys)
+                and not any(k in item for k in LABEL_KEYS + TEXT_KEYS)
+                and _collect(item, keys, out, depth + 1)
+            ):
+                continue  # a wrapper object inside the list ({"objects": [...]})
+            out.extend(_split_repeated(item))
+        return True
     if isinstance(value, Mapping):
-        if any(k in value for k in BOX_KEYS + POINT_KEYS):
-            return [value]
+        if any(k in value for k in keys):
+            out.extend(_split_repeated(value))
+            return True
         lists = [v for v in value.values() if isinstance(v, list)]
-        if len(lists) == 1:
-            return lists[0]
+        if len(lists) == 1 and depth < 2:
+            return _collect(lists[0], keys, out, depth + 1)
         if value and all(isinstance(v, Mapping) for v in value.values()):
             # {"cat": {"bbox_2d": ...}, ...}: the key is the label.
-            return [{"label": k, **v} for k, v in value.items()]
-    return None
+            out.extend({"label": k, **v} for k, v in value.items())
+            return True
+    return False
 
 
-_PAIR = re.compile(
-    r"[\"'](?P<key>[A-Za-z_0-9]+)[\"']\s*:\s*(?:[\"'](?P<str>[^\"']*)[\"']|\[(?P<list>[^\[\]]*)\])"
-)
+def _json_entries(text: str, keys: tuple[str, ...]) -> tuple[list[Any], OutputParseError | None, bool, int]:
+    """``(entries, error, truncated, dropped)`` of a JSON answer."""
+    scan = scan_json(text)
+    if not scan.values:
+        if scan.truncated:
+            return [], _cut_off(text), True, scan.dropped
+        return [], OutputParseError("the answer contains no JSON", text), False, scan.dropped
+    entries: list[Any] = []
+    shaped = [_collect(v, keys, entries) for v in scan.values]
+    if not any(shaped):
+        kinds = ", ".join(sorted({type(v).__name__ for v in scan.values}))
+        return [], OutputParseError(f"the answer's JSON ({kinds}) holds no list of objects", text), False, 0
+    return entries, None, scan.truncated, scan.dropped
 
 
-def _scan_duplicate_key_pairs(text: str, box_keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Recover ``label``/``box`` pairs from one object with repeated keys (json keeps only the last)."""
-    entries: list[dict[str, Any]] = []
+def _cut_off(text: str) -> TruncatedOutputError:
+    return TruncatedOutputError(
+        "the answer was cut off before its first complete object (the token limit, max_tokens, was "
+        "probably reached); raise max_tokens",
+        text,
+    )
+
+
+def _token_boxes(text: str) -> tuple[list[tuple[str | None, tuple[float, ...]]], int]:
+    """Qwen2-VL boxes: ``<|object_ref_start|>label<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)...``.
+
+    Returns the boxes and how many ``<|box_start|>`` spans were malformed (not exactly two pairs).
+    """
+    found: list[tuple[str | None, tuple[float, ...]]] = []
+    malformed = 0
     label: str | None = None
-    for m in _PAIR.finditer(text):
-        key = m.group("key")
-        if key in LABEL_KEYS and m.group("str") is not None:
-            label = m.group("str")
-        elif key in box_keys and m.group("list") is not None:
-            entries.append({key: m.group("list"), "label": label})
-            label = None
-    return entries
+    ref_start: int | None = None
+    box_start: int | None = None
+    last = 0
 
+    def close_box(end: int) -> None:
+        nonlocal box_start, malformed
+        assert box_start is not None
+        m = _TOKEN_BOX.fullmatch(text, box_start, end)
+        if m is None:
+            malformed += 1
+        else:
+            found.append((label, tuple(float(g) for g in m.groups())))
+        box_start = None
 
-def _json_entries(text: str, keys: tuple[str, ...]) -> tuple[list[Any] | None, str | None]:
-    try:
-        value = parse_json(text)
-    except NoJSONError:
-        return None, "the answer contains no JSON"
-    repeated = sum(len(re.findall(rf"[\"']{re.escape(k)}[\"']\s*:", text)) for k in keys) > 1
-    if isinstance(value, Mapping) and any(k in value for k in keys) and repeated:
-        return _scan_duplicate_key_pairs(text, keys), None
-    entries = _entries(value)
-    if entries is None:
-        return None, f"the answer's JSON is a {type(value).__name__} with no list of objects"
-    return entries, None
-
-
-def _token_boxes(text: str) -> list[tuple[str | None, tuple[float, float, float, float]]]:
-    """Qwen2-VL boxes: ``<|object_ref_start|>label<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)...``."""
-    found: list[tuple[str | None, tuple[float, float, float, float]]] = []
-    label: str | None = None
-    pos = 0
-    for m in _BOX_TOKENS.finditer(text):
-        between = text[pos : m.start()]
-        refs = list(_REF.finditer(between))
-        if refs:
-            label = refs[-1].group(1).strip() or None
-        elif between.strip():
-            label = None
-        x1, y1, x2, y2 = (float(g) for g in m.groups())
-        found.append((label, (x1, y1, x2, y2)))
-        pos = m.end()
-    return found
+    for m in _GROUNDING_TOKEN.finditer(text):
+        kind = m.group(1)
+        if box_start is not None and kind != "box_end":
+            close_box(m.start())  # a box span with no <|box_end|>
+        between = text[last : m.start()]
+        if kind == "object_ref_start":
+            ref_start = m.end()
+        elif kind == "object_ref_end":
+            if ref_start is not None:
+                label = text[ref_start : m.start()].strip() or None
+                ref_start = None
+        elif kind == "box_start":
+            if ref_start is not None:  # <|object_ref_start|> never closed: its text is the label
+                label = text[ref_start : m.start()].strip() or None
+                ref_start = None
+            elif between.strip():
+                label = None
+            box_start = m.end()
+        elif box_start is not None:
+            close_box(m.start())
+        last = m.end()
+    if box_start is not None:
+        close_box(len(text))
+    return found, malformed
 
 
 def parse_boxes(
@@ -173,7 +248,7 @@ def parse_boxes(
     spec: FamilySpec,
     image_size: tuple[int, int],
     input_size: tuple[int, int] | None = None,
-) -> tuple[tuple[Detection, ...], str | None]:
+) -> tuple[tuple[Detection, ...], OutputParseError | None, int]:
     """Parse boxes from a model answer and convert them to original-image pixels.
 
     Args:
@@ -183,34 +258,49 @@ def parse_boxes(
         input_size: ``(width, height)`` the model saw; ``None`` = the family's default smart resize.
 
     Returns:
-        ``(detections, error)``: ``error`` is ``None`` on success (an empty tuple then means the model
-        found nothing) and a reason when the answer held no usable boxes.
+        ``(detections, error, dropped)``: ``error`` is ``None`` on success (an empty tuple then means the
+        model found nothing: it wrote ``[]``) and the reason when the answer held no usable box;
+        ``dropped`` counts objects left out (malformed, degenerate or far outside the frame).
     """
     try:
         input_size = seen_size(spec, image_size, input_size)
     except ValueError as exc:
-        return (), f"cannot tell what size the model saw: {exc}"
+        return (), OutputParseError(f"cannot tell what size the model saw: {exc}", text), 0
     if "<|box_start|>" in text:
+        boxes, dropped = _token_boxes(text)
         detections = []
-        for label, raw in _token_boxes(text):
-            xyxy = box_to_pixels(raw, spec.coordinates, image_size, input_size)
-            if xyxy is not None:
-                detections.append(Detection(label, xyxy, raw))
+        for label, raw in boxes:
+            box = (raw[0], raw[1], raw[2], raw[3])
+            xyxy = box_to_pixels(box, "relative_1000", image_size) if _in_frame(raw, spec, None) else None
+            if xyxy is None:
+                dropped += 1
+            else:
+                detections.append(Detection(label, xyxy, box))
         if detections:
-            return tuple(detections), None
-        return (), "the answer's <|box_start|> tokens hold no valid box"
-    entries, error = _json_entries(text, BOX_KEYS)
-    if entries is None:
-        return (), error
+            return tuple(detections), None, dropped
+        return (), OutputParseError("the answer's <|box_start|> tokens hold no valid box", text), dropped
+    entries, error, truncated, dropped = _json_entries(text, BOX_KEYS)
+    if error is not None:
+        return (), error, dropped
     found = []
-    for nums, label, attrs in _located(entries, BOX_KEYS, 4):
+    located, unusable = _located(entries, BOX_KEYS, 4)
+    dropped += unusable
+    for nums, label, attrs in located:
         box = (nums[0], nums[1], nums[2], nums[3])
         xyxy = box_to_pixels(box, spec.coordinates, image_size, input_size)
-        if xyxy is not None:
+        if xyxy is None or not _in_frame(nums, spec, input_size):
+            dropped += 1
+        else:
             found.append(Detection(label, xyxy, box, attrs))
+    if not found and truncated:
+        return (), _cut_off(text), dropped
     if entries and not found:
-        return (), f"none of the {len(entries)} objects in the answer has a valid box"
-    return tuple(found), None
+        return (
+            (),
+            OutputParseError(f"none of the {len(entries)} objects in the answer has a valid box", text),
+            dropped,
+        )
+    return tuple(found), None, dropped
 
 
 def parse_points(
@@ -218,77 +308,131 @@ def parse_points(
     spec: FamilySpec,
     image_size: tuple[int, int],
     input_size: tuple[int, int] | None = None,
-) -> tuple[tuple[Point, ...], str | None]:
+) -> tuple[tuple[Point, ...], OutputParseError | None, int]:
     """Parse points (``point_2d``) and convert them to original-image pixels; see :func:`parse_boxes`."""
     try:
         input_size = seen_size(spec, image_size, input_size)
     except ValueError as exc:
-        return (), f"cannot tell what size the model saw: {exc}"
-    entries, error = _json_entries(text, POINT_KEYS)
-    if entries is None:
-        return (), error
+        return (), OutputParseError(f"cannot tell what size the model saw: {exc}", text), 0
+    entries, error, truncated, dropped = _json_entries(text, POINT_KEYS)
+    if error is not None:
+        return (), error, dropped
     found = []
-    for nums, label, attrs in _located(entries, POINT_KEYS, 2):
+    located, unusable = _located(entries, POINT_KEYS, 2)
+    dropped += unusable
+    for nums, label, attrs in located:
         point = (nums[0], nums[1])
         xy = point_to_pixels(point, spec.coordinates, image_size, input_size)
-        if xy is not None:
+        if xy is None or not _in_frame(nums, spec, input_size):
+            dropped += 1
+        else:
             found.append(Point(label, xy, point, attrs))
+    if not found and truncated:
+        return (), _cut_off(text), dropped
     if entries and not found:
-        return (), f"none of the {len(entries)} objects in the answer has a valid point"
-    return tuple(found), None
+        return (
+            (),
+            OutputParseError(f"none of the {len(entries)} objects in the answer has a valid point", text),
+            dropped,
+        )
+    return tuple(found), None, dropped
 
 
 def _located(
     entries: list[Any], keys: tuple[str, ...], count: int
-) -> list[tuple[tuple[float, ...], str | None, dict[str, Any]]]:
-    """``(coordinates, label, other attributes)`` of every entry with ``count`` readable coordinates."""
+) -> tuple[list[tuple[tuple[float, ...], str | None, dict[str, Any]]], int]:
+    """Coordinates, label and other attributes of every entry with ``count`` readable coordinates.
+
+    Returns:
+        ``[(coordinates, label, attrs), ...]`` and how many entries had no usable coordinates.
+    """
     out = []
+    unusable = 0
     for entry in entries:
         if isinstance(entry, Mapping):
             key = next((k for k in keys if k in entry), None)
             if key is None:
+                unusable += 1
                 continue
             nums = _numbers(entry[key], count)
             label, label_key = _label(entry, LABEL_KEYS)
             attrs = {k: v for k, v in entry.items() if k not in (key, label_key) and v is not None}
         else:
             nums, label, attrs = _numbers(entry, count), None, {}
-        if nums is not None:
+        if nums is None:
+            unusable += 1
+        else:
             out.append((nums, label, attrs))
-    return out
+    return out, unusable
 
 
-class _BBoxHTML(HTMLParser):
-    """Collects elements that carry ``data-bbox`` with the text inside them."""
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)([^<>]*)>")
+_ATTR = re.compile(r"""([A-Za-z_:][-\w:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""")
+_VOID_TAGS = {"img", "br", "hr", "meta", "input", "link", "area", "col", "source", "wbr"}
+#: At most this many ``data-bbox`` elements collect text at once (unclosed ones beyond are ended), and
+#: at most ``_MAX_OPEN_TAGS`` tags are tracked: both keep reading linear in the answer's length.
+_MAX_OPEN_REGIONS = 16
+_MAX_OPEN_TAGS = 256
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[dict[str, Any]] = []
-        self._open: list[tuple[str, int | None]] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
+def _html_elements(text: str) -> list[dict[str, Any]]:
+    """Elements carrying ``data-bbox`` with the text inside them (QwenVL HTML), in one linear pass."""
+    from collections import deque
+
+    elements: list[dict[str, Any]] = []
+    stack: deque[tuple[str, int | None]] = deque()
+    tag_count: dict[str, int] = {}
+    collecting: list[int] = []
+    pos = 0
+
+    def drop_bottom() -> None:
+        tag, _ = stack.popleft()
+        tag_count[tag] -= 1
+
+    for m in _TAG.finditer(text):
+        if collecting and m.start() > pos:
+            data = text[pos : m.start()]
+            for index in collecting:
+                elements[index]["text"].append(data)
+        pos = m.end()
+        closing, tag, attrs = m.group(1) == "/", m.group(2).lower(), m.group(3)
+        if closing:
+            if not tag_count.get(tag):
+                continue  # an end tag with no open element: ignored
+            while True:
+                open_tag, open_index = stack.pop()
+                tag_count[open_tag] -= 1
+                if open_index is not None and open_index in collecting:
+                    collecting.remove(open_index)
+                if open_tag == tag:
+                    break
+            continue
         index: int | None = None
-        box = values.get("data-bbox")
-        if box is not None:
-            element: dict[str, Any] = {"tag": tag, "box": box, "text": []}
-            if values.get("class"):
-                element["class"] = values["class"]
-            self.elements.append(element)
-            index = len(self.elements) - 1
-        if tag not in ("img", "br", "hr", "meta", "input", "link"):
-            self._open.append((tag, index))
-
-    def handle_endtag(self, tag: str) -> None:
-        for i in range(len(self._open) - 1, -1, -1):
-            if self._open[i][0] == tag:
-                del self._open[i:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        for _tag, index in self._open:
-            if index is not None:
-                self.elements[index]["text"].append(data)
+        if "data-bbox" in attrs:
+            values = {
+                a.group(1).lower(): next(g for g in a.groups()[1:] if g is not None)
+                for a in _ATTR.finditer(attrs)
+            }
+            if "data-bbox" in values:
+                element: dict[str, Any] = {"tag": tag, "box": values["data-bbox"], "text": []}
+                if values.get("class"):
+                    element["class"] = html.unescape(values["class"])
+                elements.append(element)
+                index = len(elements) - 1
+        void = tag in _VOID_TAGS or attrs.rstrip().endswith("/")
+        if index is not None and not void:
+            collecting.append(index)
+            if len(collecting) > _MAX_OPEN_REGIONS:
+                collecting.pop(0)
+        if not void:
+            stack.append((tag, index))
+            tag_count[tag] = tag_count.get(tag, 0) + 1
+            if len(stack) > _MAX_OPEN_TAGS:
+                drop_bottom()
+    if collecting and pos < len(text):
+        for index in collecting:
+            elements[index]["text"].append(text[pos:])
+    return elements
 
 
 def parse_text_regions(
@@ -307,30 +451,28 @@ def parse_text_regions(
         return ()
     regions: list[TextRegion] = []
     if "data-bbox" in text:
-        parser = _BBoxHTML()
-        parser.feed(text)
-        for el in parser.elements:
+        for el in _html_elements(text):
             raw = _numbers(el["box"], 4)
-            if raw is None:
+            if raw is None or not _in_frame(raw, spec, input_size):
                 continue
             box = (raw[0], raw[1], raw[2], raw[3])
             xyxy = box_to_pixels(box, spec.coordinates, image_size, input_size)
             if xyxy is None:
                 continue
             attrs = {"class": el["class"]} if "class" in el else {}
-            body = " ".join("".join(el["text"]).split())
+            body = " ".join(html.unescape("".join(el["text"])).split())
             regions.append(TextRegion(body, xyxy, el["tag"], box, attrs))
         return tuple(regions)
     if not any(f'"{k}"' in text or f"'{k}'" in text for k in BOX_KEYS):
         return ()
-    entries, _ = _json_entries(text, BOX_KEYS)
-    for entry in entries or []:
+    entries, _error, _truncated, _dropped = _json_entries(text, BOX_KEYS)
+    for entry in entries:
         if not isinstance(entry, Mapping):
             continue
         box_key = next((k for k in BOX_KEYS if k in entry), None)
         content, text_key = _label(entry, TEXT_KEYS)
         raw = _numbers(entry[box_key], 4) if box_key else None
-        if raw is None or content is None:
+        if raw is None or content is None or not _in_frame(raw, spec, input_size):
             continue
         box = (raw[0], raw[1], raw[2], raw[3])
         xyxy = box_to_pixels(box, spec.coordinates, image_size, input_size)
