@@ -392,8 +392,8 @@ def _html_elements(text: str) -> list[dict[str, Any]]:
     for m in _TAG.finditer(text):
         if collecting and m.start() > pos:
             data = text[pos : m.start()]
-            for index in collecting:
-                elements[index]["text"].append(data)
+            for open_region in collecting:
+                elements[open_region]["text"].append(data)
         pos = m.end()
         closing, tag, attrs = m.group(1) == "/", m.group(2).lower(), m.group(3)
         if closing:
@@ -407,7 +407,7 @@ def _html_elements(text: str) -> list[dict[str, Any]]:
                 if open_tag == tag:
                     break
             continue
-        index: int | None = None
+        index = None
         if "data-bbox" in attrs:
             values = {
                 a.group(1).lower(): next(g for g in a.groups()[1:] if g is not None)
@@ -430,8 +430,8 @@ def _html_elements(text: str) -> list[dict[str, Any]]:
             if len(stack) > _MAX_OPEN_TAGS:
                 drop_bottom()
     if collecting and pos < len(text):
-        for index in collecting:
-            elements[index]["text"].append(text[pos:])
+        for open_region in collecting:
+            elements[open_region]["text"].append(text[pos:])
     return elements
 
 
