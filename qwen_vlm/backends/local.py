@@ -24,7 +24,8 @@ from ..errors import (
     OutOfMemoryError,
     QwenVLMError,
 )
-from ..models import REGISTRY, Family, ModelInfo, family_from_model_type, resolve_model
+from ..models import FAMILIES, REGISTRY, Family, ModelInfo, family_from_model_type, resolve_model
+from ..options import check_bool, check_choice, check_int, check_mapping, check_path_or_str, check_str
 from ..results import Usage
 from ..thinking import split_thinking
 from .base import GenerationRequest, GenerationResponse
@@ -65,7 +66,16 @@ def _config_family(model: str, revision: str | None, local_files_only: bool | No
             raise ConfigurationError(
                 f"{model!r} is a directory without config.json; is it a model checkpoint?"
             )
-        model_type = json.loads(config.read_text()).get("model_type", "")
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(
+                f"{str(config)!r} is not a readable JSON file ({type(exc).__name__}: {exc}); "
+                "is the checkpoint complete?"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"{str(config)!r} does not hold a JSON object; is it a model config?")
+        model_type = str(data.get("model_type", ""))
         family = family_from_model_type(model_type)
         if family is None:
             raise ConfigurationError(
@@ -128,6 +138,41 @@ def _fetch_failed(model: str, exc: BaseException) -> str:
     )
 
 
+def _looks_like_path(model: str) -> bool:
+    return (
+        model.startswith(("/", "./", "../", "~", ".\\", "..\\"))
+        or model in (".", "..")
+        or os.path.isabs(model)
+        or "\\" in model
+        or model.count("/") > 1
+    )
+
+
+def _checkpoint_id(model: str) -> str:
+    """A repo id unchanged, or a local folder with ``~`` expanded.
+
+    Raises:
+        ModelNotFoundError: For a path-like id (``/x``, ``./x``, ``~/x``...) whose folder does not exist.
+    """
+    path = Path(model).expanduser()
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):
+        exists = False
+    if exists or _looks_like_path(model):
+        if not exists:
+            raise ModelNotFoundError(
+                f"no checkpoint folder at {model!r} ({path}): it does not exist. Pass the folder that holds "
+                "config.json and the weights, or a Hugging Face repo id such as 'Qwen/Qwen3-VL-2B-Instruct'"
+            )
+        if not path.is_dir():
+            raise ModelNotFoundError(
+                f"{model!r} is a file, not a checkpoint folder; pass the folder that holds config.json"
+            )
+        return str(path)
+    return model
+
+
 class LocalBackend:
     """Qwen-VL with transformers on CPU, CUDA or Apple MPS.
 
@@ -168,15 +213,27 @@ class LocalBackend:
         local_files_only: bool | None = None,
         generate_kwargs: GenerateKwargs | None = None,
     ) -> None:
+        model = _checkpoint_id(check_path_or_str("model", model, optional=False) or "")
         known = REGISTRY.get(model)
         if known is not None and "local" not in known.backends:
             resolve_model(model, "local")  # raises with the valid choices, before any import
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_choice("family", family, tuple(FAMILIES))
+        check_int("batch_size", batch_size, optional=False)
+        check_str("device", device)
+        if device_map is not None and not isinstance(device_map, str):
+            check_mapping("device_map", device_map)
+        check_str("dtype", dtype, optional=False)
+        check_str("attn_implementation", attn_implementation)
+        check_str("revision", revision)
+        check_bool("lazy", lazy, optional=False)
+        check_int("min_pixels", min_pixels)
+        check_int("max_pixels", max_pixels)
+        adapter = check_path_or_str("adapter", adapter)
+        check_bool("local_files_only", local_files_only)
+        if generate_kwargs is not None and not callable(generate_kwargs):
+            check_mapping("generate_kwargs", generate_kwargs)
         if device is not None and device_map is not None:
             raise ConfigurationError("pass either device= or device_map=, not both")
-        if (min_pixels is not None and min_pixels < 1) or (max_pixels is not None and max_pixels < 1):
-            raise ConfigurationError("min_pixels and max_pixels must be positive")
         if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
             raise ConfigurationError(f"min_pixels ({min_pixels}) is above max_pixels ({max_pixels})")
         self._torch = _require("torch", "The local backend")
@@ -321,7 +378,7 @@ class LocalBackend:
         return {"size": size}
 
     def _inputs(
-        self, requests: Sequence[GenerationRequest], enable_thinking: bool | None
+        self, requests: Sequence[GenerationRequest], images: list[Any], enable_thinking: bool | None
     ) -> tuple[Any, list[str]]:
         processor = self._processor
         conversations = [
@@ -340,16 +397,15 @@ class LocalBackend:
             processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **template)
             for c in conversations
         ]
-        images = [r.image.pil() for r in requests]
         inputs = processor(
             text=texts, images=images, padding=True, return_tensors="pt", **self._image_kwargs()
         )
         return inputs, texts
 
-    def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+    def _generate(self, requests: Sequence[GenerationRequest], images: list[Any]) -> list[GenerationResponse]:
         torch = self._torch
         first = requests[0]
-        inputs, texts = self._inputs(requests, first.enable_thinking)
+        inputs, texts = self._inputs(requests, images, first.enable_thinking)
         device = self._model.device
         inputs = inputs.to(device)
         extra = self._generate_kwargs
@@ -403,15 +459,23 @@ class LocalBackend:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
         """Run a batch; requests that differ in sampling or thinking run in separate sub-batches."""
         self.load()
+        responses: list[GenerationResponse | None] = [None] * len(requests)
+        pixels: dict[int, Any] = {}
         groups: dict[tuple[Any, Any], list[int]] = {}
         for i, request in enumerate(requests):
+            try:
+                pixels[i] = request.image.pil()  # an image unreadable now fails alone, not its group
+            except QwenVLMError as exc:
+                if exc.whole_call:
+                    raise
+                responses[i] = GenerationResponse(text="", error=exc)
+                continue
             groups.setdefault((request.temperature or None, request.enable_thinking), []).append(i)
-        responses: list[GenerationResponse | None] = [None] * len(requests)
         with self._lock:
             for indices in groups.values():
                 batch = [requests[i] for i in indices]
                 try:
-                    out = self._generate(batch)
+                    out = self._generate(batch, [pixels[i] for i in indices])
                 except self._torch.OutOfMemoryError as exc:
                     if self._device and str(self._device).startswith("cuda"):
                         self._torch.cuda.empty_cache()
