@@ -10,6 +10,7 @@ stray ones), each value is parsed by the C ``json`` decoder, and only small brok
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -83,6 +84,8 @@ MAX_REPAIR_CHARS = 64 * 1024
 #: How many levels of broken containers the reader descends into to recover complete elements.
 MAX_RECOVERY_DEPTH = 8
 
+#: More JSON fences than this in one answer is not a real answer's shape: the whole text is read instead.
+_MAX_FENCES = 32
 _NON_JSON_FENCES = {"html", "xml", "markdown", "md", "text", "txt", "python", "py"}
 
 # Tokens that matter for bracket matching. A double-quoted string, or a single-quoted one where a JSON
@@ -91,9 +94,11 @@ _NON_JSON_FENCES = {"html", "xml", "markdown", "md", "text", "txt", "python", "p
 _TOKEN = re.compile(r"""[\[\]{}]|"(?:[^"\\\n]|\\.)*"?|(?<=[\[{,:])[ \t]*'(?:[^'\\\n]|\\.)*'?""")
 # Quick fixes of the usual slips, applied in one linear pass before falling back to json_repair.
 _FIXABLE = re.compile(
-    r"""(?P<dq>"(?:[^"\\\n]|\\.)*")|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<comma>,)(?=\s*[\]}])"""
-    r"""|\b(?P<lit>True|False|None)\b"""
+    r"""(?P<dq>"(?:[^"\\\n]|\\.)*")|(?<=[\[{,:])(?P<ws>[ \t]*)'(?P<sq>(?:[^'\\\n]|\\.)*)'"""
+    r"""|(?P<comma>,)(?=\s*[\]}])|\b(?P<lit>True|False|None)\b"""
 )
+# Whether a text needs the quick fix at all (checked first: most answers are valid JSON).
+_NEEDS_FIX = re.compile(r"""(?<=[\[{,:])[ \t]*'|,\s*[\]}]|\b(?:True|False|None)\b""")
 _LITERALS = {"True": "true", "False": "false", "None": "null"}
 _CUT = -1  # span still open when the text ended (truncated output)
 _BROKEN = -2  # span closed implicitly by an outer closing bracket (a syntax slip)
@@ -161,41 +166,99 @@ class JSONScan:
     dropped: int = 0
 
 
+#: Brackets nested deeper than this are matched by counting only (no spans are recorded for them: a value
+#: that deep is refused anyway), skipping whole chunks of text at C speed when they cannot close.
+_MAX_SCAN_DEPTH = MAX_JSON_DEPTH
+#: At most this many bracket spans are recorded per answer; text beyond is not read (counted as dropped).
+_MAX_SPANS = 200_000
+_BRACKET = re.compile(r"[\[\]{}]")
+_SKIP_CHUNK = 4096
+
+
 class _Spans:
-    """Bracket spans of a text, matched in one linear pass with recovery from stray brackets."""
+    """Bracket spans of a text, matched in one linear pass with recovery from stray brackets.
+
+    A closing bracket with no opener of its kind is ignored; one that matches an opener further down
+    the stack closes it and marks the openers above as broken (a stray ``{`` inside a list).
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.start: list[int] = []
-        self.end: list[int] = []
-        self.kind: list[str] = []
-        self.children: list[list[int]] = []
-        self.roots: list[int] = []
+        start: list[int] = []
+        end: list[int] = []
+        kind: list[str] = []
+        parent: list[int] = []
         stack: list[int] = []
         open_count = {"[": 0, "{": 0}
-        for m in _TOKEN.finditer(text):
-            ch = text[m.start()]
-            if ch in "[{":
-                sid = len(self.start)
-                self.start.append(m.start())
-                self.end.append(_CUT)
-                self.kind.append(ch)
-                self.children.append([])
-                (self.children[stack[-1]] if stack else self.roots).append(sid)
-                stack.append(sid)
-                open_count[ch] += 1
-            elif ch in "]}":
-                want = "[" if ch == "]" else "{"
-                if not open_count[want]:
-                    continue  # a stray closing bracket: ignored
-                while True:  # pop up to the matching opener; skipped ones were never closed
-                    sid = stack.pop()
-                    open_count[self.kind[sid]] -= 1
-                    if self.kind[sid] == want:
-                        self.end[sid] = m.start()
+        self.overflow = False
+        self.too_deep: set[int] = set()
+        pos = 0
+        length = len(text)
+        while pos < length:
+            deep_at = -1
+            for m in _TOKEN.finditer(text, pos):
+                p = m.start()
+                ch = text[p]
+                if ch == "[" or ch == "{":
+                    if len(stack) >= _MAX_SCAN_DEPTH or len(start) >= _MAX_SPANS:
+                        deep_at = m.end()
                         break
-                    self.end[sid] = _BROKEN
+                    parent.append(stack[-1] if stack else -1)
+                    stack.append(len(start))
+                    start.append(p)
+                    end.append(_CUT)
+                    kind.append(ch)
+                    open_count[ch] += 1
+                elif ch == "]" or ch == "}":
+                    want = "[" if ch == "]" else "{"
+                    if not open_count[want]:
+                        continue  # a stray closing bracket: ignored
+                    while True:  # pop up to the matching opener; skipped ones were never closed
+                        sid = stack.pop()
+                        open_count[kind[sid]] -= 1
+                        if kind[sid] == want:
+                            end[sid] = p
+                            break
+                        end[sid] = _BROKEN
+            if deep_at < 0:
+                break
+            self.overflow = True
+            self.too_deep.update(stack)  # these spans hold text nested deeper than the limit
+            pos = self._skip_deep(text, deep_at)
+        self.start, self.end, self.kind, self.parent = start, end, kind, parent
         self.cut = bool(stack)
+        self._children: list[list[int]] | None = None
+
+    @staticmethod
+    def _skip_deep(text: str, pos: int) -> int:
+        """Past the bracket that closes the one just before ``pos`` (kinds and strings ignored)."""
+        depth = 1
+        length = len(text)
+        while pos < length:
+            chunk = text[pos : pos + _SKIP_CHUNK]
+            closes = chunk.count("]") + chunk.count("}")
+            if depth - closes > 0:  # cannot get back out within this chunk
+                depth += chunk.count("[") + chunk.count("{") - closes
+                pos += len(chunk)
+                continue
+            for m in _BRACKET.finditer(chunk):
+                depth += 1 if m.group() in "[{" else -1
+                if depth == 0:
+                    return pos + m.end()
+            pos += len(chunk)
+        return length
+
+    @property
+    def roots(self) -> list[int]:
+        return [sid for sid, p in enumerate(self.parent) if p < 0]
+
+    def children(self, sid: int) -> list[int]:
+        if self._children is None:
+            self._children = [[] for _ in self.start]
+            for child, p in enumerate(self.parent):
+                if p >= 0:
+                    self._children[p].append(child)
+        return self._children[sid]
 
     def span(self, sid: int) -> str:
         return self.text[self.start[sid] : self.end[sid] + 1]
@@ -236,12 +299,16 @@ def _quick_fix(span: str) -> str:
             return m.group("dq")
         if m.group("sq") is not None:
             inner = m.group("sq").replace("\\'", "'")
-            return json.dumps(inner.replace('\\"', '"'))
+            return m.group("ws") + json.dumps(inner.replace('\\"', '"'))
         if m.group("comma") is not None:
             return ""
         return _LITERALS[m.group("lit")]
 
     return _FIXABLE.sub(fix, span)
+
+
+def _fixed(span: str) -> Any:
+    return _strict(_quick_fix(span))
 
 
 def _looks_like_json(span: str) -> bool:
@@ -259,18 +326,22 @@ class _Reader:
     def value(self, sid: int, level: int = 0) -> Any:
         """The value of one span, recovering complete elements from broken or cut-off containers."""
         spans = self.spans
-        end, kind, children = spans.end[sid], spans.kind[sid], spans.children[sid]
+        end, kind, children = spans.end[sid], spans.kind[sid], spans.children(sid)
         if level > MAX_RECOVERY_DEPTH:
             self.dropped += 1
             return _NOTHING
         if end >= 0:
             span = spans.span(sid)
-            for attempt in (_strict, lambda s: _strict(_quick_fix(s))):
+            # The quick fix is skipped on very large spans: a broken span that big is read child by child
+            # (each child is fixed on its own), so no text is fixed more than once per recovery level.
+            attempts = (_strict, _fixed) if len(span) <= MAX_REPAIR_CHARS * 4 else (_strict,)
+            for attempt in attempts:
                 try:
                     value = attempt(span)
                 except (ValueError, RecursionError):
                     continue
-                if _depth_ok(value):
+                # A span with no overflowed text inside is at most _MAX_SCAN_DEPTH deep: no walk needed.
+                if sid not in spans.too_deep or _depth_ok(value):
                     return value
                 self.dropped += 1
                 return _NOTHING
@@ -296,7 +367,7 @@ class _Reader:
         closed = [c for c in children if spans.end[c] >= 0]
         if closed:  # keep the pairs up to its last complete nested value (a cut object of boxes)
             head = spans.text[spans.start[sid] : spans.end[closed[-1]] + 1] + "}"
-            for attempt in (_strict, lambda s: _strict(_quick_fix(s))):
+            for attempt in (_strict, _fixed):
                 try:
                     value = attempt(head)
                 except (ValueError, RecursionError):
@@ -327,10 +398,35 @@ def _repair(span: str) -> Any:
     return value if value not in ("", None) else _NOTHING
 
 
+_FIRST_OPENER = re.compile(r"[\[{]")
+
+
+def _whole_value(text: str) -> Any:
+    """The common case at C speed: one valid JSON value, with at most bracket-free prose around it."""
+    first = _FIRST_OPENER.search(text)
+    if first is None:
+        return None
+    try:
+        value, end = _DECODER.raw_decode(text, first.start())
+    except (ValueError, RecursionError):
+        return None
+    if _FIRST_OPENER.search(text, end) is not None or '"' in text[: first.start()]:
+        return None
+    return value if _depth_ok(value) else None
+
+
 def _scan_text(text: str) -> JSONScan:
+    if _NEEDS_FIX.search(text):
+        # Single quotes, trailing commas and Python literals, fixed once for the whole text (C-speed
+        # regex, strings in value position only, so apostrophes in prose are left alone).
+        text = _quick_fix(text)
+    fast = _whole_value(text)
+    if fast is not None:
+        return JSONScan((fast,))
     reader = _Reader(text)
     values = [v for v in (reader.value(r) for r in reader.spans.roots) if v is not _NOTHING]
-    return JSONScan(tuple(values), reader.spans.cut, reader.dropped)
+    dropped = reader.dropped + (1 if reader.spans.overflow else 0)
+    return JSONScan(tuple(values), reader.spans.cut, dropped)
 
 
 def scan_json(text: str) -> JSONScan:
@@ -353,7 +449,7 @@ def scan_json(text: str) -> JSONScan:
         A :class:`JSONScan`; ``values`` is empty when there is no JSON.
     """
     fences = [f for f in find_fences(text) if f.lang not in _NON_JSON_FENCES]
-    if fences:
+    if 0 < len(fences) <= _MAX_FENCES:
         scans = [_scan_text(f.body) for f in fences]
         values = tuple(v for s in scans for v in s.values)
         if values:
@@ -400,6 +496,7 @@ def normalize_label(label: str) -> str:
     return re.sub(r"[\W_]+", "", label.casefold())
 
 
+@functools.lru_cache(maxsize=256)
 def _mention_pattern(label: str) -> re.Pattern[str] | None:
     words = re.findall(r"\w+", label)
     if not words:

@@ -19,18 +19,19 @@ _NONE_WORDS = {"none", "nothing", "noneofthem", "noneoftheabove", "null", "no", 
 
 
 def _exact(candidate: str, classes: Sequence[str]) -> str | None:
-    if len(candidate) > 4 * max((len(c) for c in classes), default=0) + 64:
+    keys, limit = _class_keys(tuple(classes))
+    if len(candidate) > limit:
         return None  # far longer than any class: cannot be one (and normalising it would cost time)
     key = normalize_label(candidate)
-    return _class_keys(tuple(classes)).get(key) if key else None
+    return keys.get(key) if key else None
 
 
 @functools.lru_cache(maxsize=64)
-def _class_keys(classes: tuple[str, ...]) -> dict[str, str]:
+def _class_keys(classes: tuple[str, ...]) -> tuple[dict[str, str], int]:
     keys: dict[str, str] = {}
     for cls in classes:
         keys.setdefault(normalize_label(cls), cls)
-    return keys
+    return keys, 4 * max((len(c) for c in classes), default=0) + 64
 
 
 def _candidates(answer: str) -> list[str]:
@@ -87,7 +88,7 @@ def match_class(text: str, classes: Sequence[str]) -> tuple[str | None, str | No
         ``(label, error)``: the matching class and ``None``, or ``None`` and the reason.
     """
     answers = _json_answers(text)
-    for answer in answers or []:
+    for answer in dict.fromkeys(answers or []):
         for candidate in _candidates(answer):
             found = _exact(candidate, classes)
             if found is not None:
@@ -121,13 +122,13 @@ def match_classes(text: str, classes: Sequence[str]) -> tuple[tuple[str, ...], s
     answers = _json_answers(text)
     chosen: set[str] = set()
     if answers is not None:
-        for answer in answers:
+        for answer in dict.fromkeys(answers):  # each distinct answer once
             found = _exact(answer, classes) or next(iter(find_mentions(answer, classes)), None)
             if found is not None:
                 chosen.add(found)
         if chosen or not answers:
             return tuple(c for c in classes if c in chosen), None
-    for part in re.split(r"[,\n;]+", text):
+    for part in dict.fromkeys(re.split(r"[,\n;]+", text)):
         found = _exact(part.strip().strip("-*• ").strip(), classes)
         if found is not None:
             chosen.add(found)

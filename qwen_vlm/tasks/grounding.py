@@ -34,6 +34,8 @@ COORDINATE_TOLERANCE = 0.25
 #: Largest magnitude accepted for any coordinate before the frame check (guards float overflow).
 _MAX_COORDINATE = 1e7
 _NUMBER_TEXT = re.compile(r"-?\d{1,12}(?:\.\d{1,12})?")
+_BIG_INT = int(_MAX_COORDINATE) + 1
+_NUMBER_IN_TEXT = re.compile(r"-?\d+(?:\.\d+)?")
 _GROUNDING_TOKEN = re.compile(r"<\|(object_ref_start|object_ref_end|box_start|box_end)\|>")
 _TOKEN_BOX = re.compile(
     r"\s*\(\s*(-?\d{1,12}(?:\.\d+)?)\s*,\s*(-?\d{1,12}(?:\.\d+)?)\s*\)\s*,"
@@ -84,10 +86,16 @@ def _number(value: Any) -> float | None:
 
 
 def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
+    if type(value) is list and len(value) == count and all(type(v) is int for v in value):
+        # The common case, fast: plain integers.
+        return tuple(float(v) for v in value) if all(-_BIG_INT < v < _BIG_INT for v in value) else None
     if isinstance(value, str):
         if len(value) > 200:
             return None
-        value = re.findall(r"-?\d+(?:\.\d+)?", value)
+        found = [float(v) for v in _NUMBER_IN_TEXT.findall(value)]
+        if len(found) != count or not all(abs(v) <= _MAX_COORDINATE for v in found):
+            return None
+        return tuple(found)
     if isinstance(value, Mapping):
         keys = ("x1", "y1", "x2", "y2") if count == 4 else ("x", "y")
         value = [value.get(k) for k in keys]
@@ -371,7 +379,7 @@ _ATTR = re.compile(r"""([A-Za-z_:][-\w:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'
 _VOID_TAGS = {"img", "br", "hr", "meta", "input", "link", "area", "col", "source", "wbr"}
 #: At most this many ``data-bbox`` elements collect text at once (unclosed ones beyond are ended), and
 #: at most ``_MAX_OPEN_TAGS`` tags are tracked: both keep reading linear in the answer's length.
-_MAX_OPEN_REGIONS = 16
+_MAX_OPEN_REGIONS = 4
 _MAX_OPEN_TAGS = 256
 
 
