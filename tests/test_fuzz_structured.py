@@ -61,7 +61,7 @@ def entry(draw: st.DrawFn) -> str:
         value = (
             draw(box_value())
             if key in ("bbox_2d", "box_2d", "bbox", "point_2d", "bbx")
-            else json.dumps(draw(st.sampled_from(CLASSES + ["", "x" * 3])))
+            else json.dumps(draw(st.sampled_from([*CLASSES, "", "x" * 3])))
         )
         pairs.append(f'"{key}": {value}')  # repeated keys happen naturally
     return "{" + ", ".join(pairs) + "}"
@@ -71,7 +71,7 @@ def entry(draw: st.DrawFn) -> str:
 def answer(draw: st.DrawFn) -> str:
     items = draw(st.lists(entry(), min_size=0, max_size=5))
     seps = [draw(st.sampled_from([", ", ",\n", " ", "}, ", ", {", ",, "])) for _ in items]
-    body = "".join(item + sep for item, sep in zip(items, seps))[: -2 or None]
+    body = "".join(item + sep for item, sep in zip(items, seps, strict=True))[: -2 or None]
     text = "[" + body + "]"
     wrap = draw(
         st.sampled_from(["{}", "```json\n{}\n```", "Here:\n{}\nDone.", '{{"objects": {}}}', "{}\n{}"])

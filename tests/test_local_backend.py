@@ -287,7 +287,7 @@ def test_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="no checkpoint folder at .*nope.*does not exist"):
+    with pytest.raises(ModelNotFoundError, match=r"no checkpoint folder at .*nope.*does not exist"):
         QwenVLM(str(tmp_path / "nope"), device="cpu")
 
 
