@@ -98,7 +98,8 @@ _FIXABLE = re.compile(
     r"""|(?P<comma>,)(?=\s*[\]}])|\b(?P<lit>True|False|None)\b"""
 )
 # Whether a text needs the quick fix at all (checked first: most answers are valid JSON).
-_NEEDS_FIX = re.compile(r"""(?<=[\[{,:])[ \t]*'|,\s*[\]}]|\b(?:True|False|None)\b""")
+# Trailing commas are left to the per-span fix: cheap there, and common in otherwise valid answers.
+_NEEDS_FIX = re.compile(r"""(?<=[\[{,:])[ \t]*'|\b(?:True|False|None)\b""")
 _LITERALS = {"True": "true", "False": "false", "None": "null"}
 _CUT = -1  # span still open when the text ended (truncated output)
 _BROKEN = -2  # span closed implicitly by an outer closing bracket (a syntax slip)
@@ -506,22 +507,43 @@ def _mention_pattern(label: str) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)" + r"[\W_]*".join(re.escape(w) for w in words) + r"(?!\w)", flags)
 
 
+@functools.lru_cache(maxsize=64)
+def _nested_labels(labels: tuple[str, ...]) -> frozenset[int]:
+    """Indices of labels whose words occur inside another label's words, or contain another's."""
+    words = [tuple(re.findall(r"\w+", label.casefold())) for label in labels]
+
+    def inside(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+        return 0 < len(a) < len(b) and any(b[k : k + len(a)] == a for k in range(len(b) - len(a) + 1))
+
+    out: set[int] = set()
+    for i, a in enumerate(words):
+        for j, b in enumerate(words):
+            if i != j and (inside(a, b) or (a == b and a)):
+                out.update((i, j))
+    return frozenset(out)
+
+
 def find_mentions(text: str, labels: Sequence[str]) -> list[str]:
     """Return the labels mentioned as whole words in ``text``, ignoring case and punctuation.
 
     A label that only occurs inside a longer mentioned label (``"stand"`` in ``"tv stand"``) is not counted.
     Runs in ``O(n log n)`` for ``n`` mentions.
     """
+    nested = _nested_labels(tuple(labels))
     spans: list[tuple[int, int, int]] = []
+    found: dict[int, None] = {}
     for i, label in enumerate(labels):
         pattern = _mention_pattern(label)
         if pattern is None:
+            continue
+        if i not in nested:  # no other label contains it or is contained in it: one search suffices
+            if pattern.search(text):
+                found[i] = None
             continue
         spans.extend((m.start(), -m.end(), i) for m in pattern.finditer(text))
     # Sorted by start, longest first: a span lies inside a longer one exactly when an earlier span
     # (other than an identical one) reaches at least as far.
     spans.sort()
-    found: dict[int, None] = {}
     reach = -1  # furthest end among earlier spans that differ from the current one
     k = 0
     while k < len(spans):

@@ -7,7 +7,9 @@ the text sent after the image; :func:`parse` turns the model's text into the tas
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -203,6 +205,24 @@ def _size(value: Any, name: str) -> tuple[int, int] | None:
     return (int(value[0]), int(value[1]))
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while parsing one answer.
+
+    Parsing a long answer allocates many small containers, and each batch of them triggers a collection
+    that walks every live object (up to a third of the parse time on a 1 MB answer). Parsers make no
+    reference cycles, so nothing is lost. Resumed afterwards only if it was running before.
+    """
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _error(exc: QwenVLMError | str | None, text: str) -> QwenVLMError | None:
     if exc is None or isinstance(exc, QwenVLMError):
         return exc
@@ -254,7 +274,8 @@ def parse_answer(
             text,
         )
     try:
-        result = _parse_answer(spec, text, info, params, common, error, image_size, input_size)
+        with _cyclic_gc_paused():
+            result = _parse_answer(spec, text, info, params, common, error, image_size, input_size)
     except Exception as exc:  # a parser bug must never cost the other images of a batch their results
         failure = OutputParseError(f"the answer could not be parsed ({type(exc).__name__}: {exc})", text)
         failure.__cause__ = exc

@@ -86,9 +86,16 @@ def _number(value: Any) -> float | None:
 
 
 def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
-    if type(value) is list and len(value) == count and all(type(v) is int for v in value):
-        # The common case, fast: plain integers.
-        return tuple(float(v) for v in value) if all(-_BIG_INT < v < _BIG_INT for v in value) else None
+    if type(value) is list and len(value) == count:
+        try:  # the common case, fast: plain numbers of sane magnitude
+            floats = tuple(float(v) for v in value if type(v) is int or type(v) is float)
+        except OverflowError:
+            return None
+        if len(floats) == count:
+            for v in floats:
+                if not -_MAX_COORDINATE <= v <= _MAX_COORDINATE:  # false for NaN too
+                    return None
+            return floats
     if isinstance(value, str):
         if len(value) > 200:
             return None
@@ -119,10 +126,8 @@ def _in_frame(nums: tuple[float, ...], spec: FamilySpec, input_size: tuple[int, 
     else:
         width, height = float(input_size[0]), float(input_size[1])
     tol = COORDINATE_TOLERANCE
-    xs, ys = nums[0::2], nums[1::2]
-    return all(-tol * width <= x <= (1 + tol) * width for x in xs) and all(
-        -tol * height <= y <= (1 + tol) * height for y in ys
-    )
+    low_x, high_x, low_y, high_y = -tol * width, (1 + tol) * width, -tol * height, (1 + tol) * height
+    return all(low_x <= nums[i] <= high_x and low_y <= nums[i + 1] <= high_y for i in range(0, len(nums), 2))
 
 
 def _label(entry: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, str | None]:
@@ -375,11 +380,23 @@ def _located(
 
 
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)([^<>]*)>")
-_ATTR = re.compile(r"""([A-Za-z_:][-\w:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""")
+_ATTR_VALUE = r"""\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"""
+_BBOX_ATTR = re.compile(r"(?i)(?<![-\w])data-bbox" + _ATTR_VALUE)
+_CLASS_ATTR = re.compile(r"(?i)(?<![-\w])class" + _ATTR_VALUE)
+
+
+def _attr(attrs: str, pattern: re.Pattern[str]) -> str | None:
+    m = pattern.search(attrs)
+    if m is None:
+        return None
+    return m.group(1) if m.group(1) is not None else m.group(2) if m.group(2) is not None else m.group(3)
+
+
 _VOID_TAGS = {"img", "br", "hr", "meta", "input", "link", "area", "col", "source", "wbr"}
 #: At most this many ``data-bbox`` elements collect text at once (unclosed ones beyond are ended), and
 #: at most ``_MAX_OPEN_TAGS`` tags are tracked: both keep reading linear in the answer's length.
 _MAX_OPEN_REGIONS = 4
+_SELF_ENDING_TAGS = {"p", "li", "td", "th", "tr", "dt", "dd", "option"}
 _MAX_OPEN_TAGS = 256
 
 
@@ -404,7 +421,8 @@ def _html_elements(text: str) -> list[dict[str, Any]]:
                 elements[open_region]["text"].append(data)
         pos = m.end()
         closing, tag, attrs = m.group(1) == "/", m.group(2).lower(), m.group(3)
-        if closing:
+        # An end tag, or (as in HTML) a <p>, <li>, <td>... that implicitly ends an open one of its kind.
+        if closing or (tag in _SELF_ENDING_TAGS and tag_count.get(tag)):
             if not tag_count.get(tag):
                 continue  # an end tag with no open element: ignored
             while True:
@@ -414,17 +432,16 @@ def _html_elements(text: str) -> list[dict[str, Any]]:
                     collecting.remove(open_index)
                 if open_tag == tag:
                     break
-            continue
+            if closing:
+                continue
         index = None
         if "data-bbox" in attrs:
-            values = {
-                a.group(1).lower(): next(g for g in a.groups()[1:] if g is not None)
-                for a in _ATTR.finditer(attrs)
-            }
-            if "data-bbox" in values:
-                element: dict[str, Any] = {"tag": tag, "box": values["data-bbox"], "text": []}
-                if values.get("class"):
-                    element["class"] = html.unescape(values["class"])
+            box = _attr(attrs, _BBOX_ATTR)
+            if box is not None:
+                element: dict[str, Any] = {"tag": tag, "box": box, "text": []}
+                cls = _attr(attrs, _CLASS_ATTR) if "class" in attrs else None
+                if cls:
+                    element["class"] = html.unescape(cls)
                 elements.append(element)
                 index = len(elements) - 1
         void = tag in _VOID_TAGS or attrs.rstrip().endswith("/")
