@@ -18,6 +18,7 @@ Every exception the SDK raises on purpose derives from :class:`QwenVLMError`::
         ├── RequestTimeoutError     408 or no answer within ``timeout``
         ├── ServerError             5xx, or an error object inside an HTTP 200 body
         ├── TokenLimitError         the answer was cut at ``max_tokens`` before any content
+        ├── ImageResizedError       the server shrank the image, so pixel coordinates would be wrong
         └── OutOfMemoryError        the device ran out of memory; ``.batch_size`` says with how many images
 
 *Whole call* errors are raised at once, even in the middle of a batch: nothing else could succeed.
@@ -42,6 +43,7 @@ __all__ = [
     "BatchError",
     "ConfigurationError",
     "ImageError",
+    "ImageResizedError",
     "InsufficientCreditsError",
     "MissingDependencyError",
     "ModelNotFoundError",
@@ -192,6 +194,14 @@ class ServerError(BackendError):
 
 class TokenLimitError(BackendError):
     """The model stopped at ``max_tokens`` before producing any answer (often: reasoning used the budget)."""
+
+
+class ImageResizedError(BackendError):
+    """The server resized the image below the size sent.
+
+    Absolute-pixel coordinates (Qwen2.5-VL) would then be silently wrong; the message says which
+    ``max_pixels`` to pass.
+    """
 
 
 class OutOfMemoryError(BackendError):

@@ -56,6 +56,28 @@ def completion(
 Script = Callable[[int, dict[str, Any]], Reply]
 
 
+def _count_image_tokens(body: dict[str, Any], reply: Reply) -> None:
+    """Set ``usage.prompt_tokens`` to 20 + the image's tokens at 28 px per token, as a real server would."""
+    if not isinstance(reply.body, dict) or not isinstance(reply.body.get("usage"), dict):
+        return
+    try:
+        url = body["messages"][0]["content"][0]["image_url"]["url"]
+    except (KeyError, IndexError, TypeError):
+        return
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return
+    import base64
+    import io
+
+    from PIL import Image
+
+    width, height = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size
+    tokens = -(-width // 28) * -(-height // 28)
+    usage = reply.body["usage"]
+    usage["prompt_tokens"] = 20 + tokens
+    usage["total_tokens"] = usage["prompt_tokens"] + usage.get("completion_tokens", 0)
+
+
 class ChatServer:
     """The running server: its URL, the requests it received, and the script answering them."""
 
@@ -64,6 +86,8 @@ class ChatServer:
         self.headers: list[dict[str, str]] = []
         self.script: Script = lambda n, body: Reply(body=completion("ok"))
         self.files: dict[str, bytes] = {}  # served on GET, e.g. images for URL inputs
+        # Like a real server that does not resize: prompt_tokens counts the image sent (28 px patches).
+        self.count_image_tokens = True
         self._lock = threading.Lock()
         server = self
 
@@ -90,6 +114,8 @@ class ChatServer:
                     server.requests.append(body)
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 reply = server.script(number, body)
+                if server.count_image_tokens:
+                    _count_image_tokens(body, reply)
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body or {})

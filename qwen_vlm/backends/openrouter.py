@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +30,7 @@ from ..errors import (
     BackendError,
     BadRequestError,
     ConfigurationError,
+    ImageResizedError,
     InsufficientCreditsError,
     MissingDependencyError,
     ModelNotFoundError,
@@ -40,7 +42,7 @@ from ..errors import (
 )
 from ..geometry import smart_resize
 from ..models import Family, resolve_model
-from ..options import check_choice, check_int, check_mapping, check_number, check_str, check_url
+from ..options import check_bool, check_choice, check_int, check_mapping, check_number, check_str, check_url
 from ..results import Usage
 from .base import GenerationRequest, GenerationResponse
 from .servers import SERVERS, ServerName, ServerProfile, guess_server
@@ -55,6 +57,8 @@ logger = logging.getLogger("qwen_vlm")
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 #: Largest base64 payload sent for one image (Alibaba-served models reject data URLs over ~10 MB).
 MAX_PAYLOAD_BYTES = int(9.5 * 1024 * 1024)
+#: How many encoded images are kept for reuse.
+_ENCODE_CACHE_SIZE = 8
 #: Default upper bound on pixels sent, in tokens of the family's patch grid (1280 tokens ≈ 1 MP).
 DEFAULT_MAX_TOKENS_PER_IMAGE = 1280
 _PRIVACY: dict[str, dict[str, Any]] = {
@@ -86,6 +90,9 @@ def _status_error(status: int, message: str, retry_after: float | None = None) -
         return ModelNotFoundError(f"not found (404): {message}", status)
     if status == 408:
         return RequestTimeoutError(f"the server timed out (408): {message}", status)
+    if status == 409:
+        # A conflict is transient (the openai SDK's own policy retries 408/409/429/5xx too).
+        return ServerError(f"the server reported a conflict (409), retried: {message}", status)
     if status == 429:
         return RateLimitError(f"rate limited (429): {message}", status, retry_after)
     if status >= 500:
@@ -110,14 +117,50 @@ def _retry_after(headers: Any) -> float | None:
             return None
 
 
+#: Longest server message quoted in an error (a full HTML error page is not useful).
+MAX_SERVER_MESSAGE = 500
+
+
 def _body_message(body: Any, fallback: str) -> str:
+    """What the server said, trimmed.
+
+    Read from ``detail`` (FastAPI servers: a string or a list of field errors), ``error.message``,
+    ``error``, ``message``, or else the body itself.
+    """
+    message: str | None = None
     if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-    return fallback
+        detail = body.get("detail")
+        error = body.get("error")
+        if isinstance(detail, str) and detail.strip():
+            message = detail
+        elif isinstance(detail, list) and detail:
+            parts = []
+            for item in detail[:5]:
+                if isinstance(item, dict):
+                    where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                    parts.append(f"{where}: {item.get('msg', item)}" if where else str(item.get("msg", item)))
+                else:
+                    parts.append(str(item))
+            message = "; ".join(parts)
+        elif isinstance(error, dict) and error.get("message"):
+            message = str(error["message"])
+        elif isinstance(error, str) and error.strip():
+            message = error
+        elif isinstance(body.get("message"), str) and body["message"].strip():
+            message = body["message"]
+    elif isinstance(body, str) and body.strip():
+        message = body
+    message = " ".join((message or fallback).split())
+    return message if len(message) <= MAX_SERVER_MESSAGE else message[: MAX_SERVER_MESSAGE - 1] + "…"
+
+
+# Words in a server's rejection that mean "I do not support structured output / this schema".
+_SCHEMA_WORDS = ("response_format", "json_schema", "structured output", "guided", "grammar", "schema")
+
+
+def _is_schema_rejection(message: str) -> bool:
+    lowered = message.lower()
+    return any(word in lowered for word in _SCHEMA_WORDS)
 
 
 class OpenAICompatibleBackend:
@@ -144,6 +187,9 @@ class OpenAICompatibleBackend:
         extra_body: Extra fields merged into every request body.
         retry_base_delay: First backoff delay in seconds (default 0.5).
         retry_max_delay: Longest backoff delay in seconds (default 20).
+        verify_image_size: For Qwen2.5-VL grounding, mark a result whose reported prompt is shorter than
+            the image sent (the server shrank it, so pixel boxes would be wrong) with
+            :class:`~qwen_vlm.errors.ImageResizedError` (default ``True``).
     """
 
     max_batch_size = 1
@@ -170,6 +216,7 @@ class OpenAICompatibleBackend:
         extra_body: dict[str, Any] | None = None,
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 20.0,
+        verify_image_size: bool = True,
     ) -> None:
         if provider not in ("openrouter", "openai"):
             raise ConfigurationError(f"provider must be 'openrouter' or 'openai', got {provider!r}")
@@ -189,6 +236,7 @@ class OpenAICompatibleBackend:
         extra_body = check_mapping("extra_body", extra_body)
         check_number("retry_base_delay", retry_base_delay, optional=False)
         check_number("retry_max_delay", retry_max_delay, optional=False)
+        check_bool("verify_image_size", verify_image_size, optional=False)
         if retry_max_delay < retry_base_delay:
             raise ConfigurationError(
                 f"retry_max_delay ({retry_max_delay:g}) is below retry_base_delay ({retry_base_delay:g})"
@@ -237,10 +285,14 @@ class OpenAICompatibleBackend:
         self._headers = {k: v for k, v in (("X-Title", app_name), ("HTTP-Referer", app_url)) if v}
         self._provider_options = dict(provider_options or {})
         self._extra_body = dict(extra_body or {})
+        self._verify_image_size = verify_image_size
         self._retry_base = retry_base_delay
         self._retry_max = retry_max_delay
         self._schema_supported = True
         self._lock = threading.Lock()
+        # Encoded images by id(PIL image), holding the image so the id stays its own: an image sent
+        # several times in one call (or in calls close together) is resized and encoded once.
+        self._encoded: OrderedDict[int, tuple[Image.Image, str, tuple[int, int]]] = OrderedDict()
         self._sync: openai.OpenAI | None = None
         self._async: openai.AsyncOpenAI | None = None
         self._async_loop: object = None
@@ -286,7 +338,11 @@ class OpenAICompatibleBackend:
             # An AsyncOpenAI's connections belong to the loop that opened them: scripts that call
             # asyncio.run() more than once get a fresh client per loop.
             if self._async is None or self._async_loop is not loop:
-                self._async = self._openai.AsyncOpenAI(**self._client_kwargs())
+                # A plain httpx client (the SDK's default wrapper schedules its own closing on whatever
+                # loop is running when it is garbage collected: with a client left over from an earlier
+                # asyncio.run(), that task fails with "Event loop is closed" and is reported at exit).
+                http_client = self._openai.DefaultAsyncHttpxClient()
+                self._async = self._openai.AsyncOpenAI(**self._client_kwargs(), http_client=http_client)
                 self._async_loop = loop
             return self._async
 
@@ -300,6 +356,19 @@ class OpenAICompatibleBackend:
         if ref.url is not None and not ref.loaded and not request.needs_geometry:
             return ref.url, None
         image = ref.pil()
+        with self._lock:
+            cached = self._encoded.get(id(image))
+            if cached is not None and cached[0] is image:  # the same image again (e.g. one image, many tasks)
+                self._encoded.move_to_end(id(image))
+                return cached[1], cached[2]
+        url, size = self._encode(image)
+        with self._lock:
+            self._encoded[id(image)] = (image, url, size)
+            while len(self._encoded) > _ENCODE_CACHE_SIZE:
+                self._encoded.popitem(last=False)
+        return url, size
+
+    def _encode(self, image: Image.Image) -> tuple[str, tuple[int, int]]:
         spec = self.info.spec
         max_pixels = self._max_pixels
         quality = 90
@@ -362,7 +431,38 @@ class OpenAICompatibleBackend:
         body["extra_body"] = extra
         return body
 
-    def _parse(self, completion: Any, input_size: tuple[int, int] | None) -> GenerationResponse:
+    def _resized(
+        self, request: GenerationRequest, usage: Usage | None, size: tuple[int, int] | None
+    ) -> str | None:
+        """Why the server must have shrunk the image (its prompt is shorter than the image alone), or None.
+
+        Only matters where coordinates are absolute pixels of the image the model saw (Qwen2.5-VL): the
+        0-1000 grid of the other families does not change with the image's size.
+        """
+        spec = self.info.spec
+        if (
+            not self._verify_image_size
+            or not request.needs_geometry
+            or spec.coordinates != "absolute"
+            or size is None
+            or usage is None
+            or usage.prompt_tokens <= 0
+        ):
+            return None
+        image_tokens = (size[0] // spec.factor) * (size[1] // spec.factor)
+        if usage.prompt_tokens >= image_tokens:
+            return None
+        limit = usage.prompt_tokens * spec.factor**2
+        return (
+            f"the server resized the image: it counted {usage.prompt_tokens} prompt tokens, fewer than the "
+            f"{image_tokens} that the {size[0]}x{size[1]} image sent takes alone, so {self.info.id}'s pixel "
+            f"coordinates cannot be converted. Pass max_pixels= at most {limit} (the server's own pixel "
+            "limit, e.g. its processor's max_pixels) so the server does not resize again"
+        )
+
+    def _parse(
+        self, completion: Any, input_size: tuple[int, int] | None, request: GenerationRequest | None = None
+    ) -> GenerationResponse:
         extra = getattr(completion, "model_extra", None) or {}
         error = extra.get("error") if isinstance(extra, dict) else None
         if error:
@@ -400,8 +500,14 @@ class OpenAICompatibleBackend:
                     f"raise max_tokens.{reason}"
                 ),
             )
+        resized = self._resized(request, usage, input_size) if request is not None else None
         return GenerationResponse(
-            text=content or "", thinking=thinking, input_size=input_size, usage=usage, finish_reason=finish
+            text=content or "",
+            thinking=thinking,
+            input_size=input_size,
+            usage=usage,
+            finish_reason=finish,
+            error=ImageResizedError(resized) if resized else None,
         )
 
     def _map_exception(self, exc: Exception) -> BackendError:
@@ -411,7 +517,13 @@ class OpenAICompatibleBackend:
         if isinstance(exc, openai.APIConnectionError):
             return ServerError(self._scrub(f"could not connect to {self._base_url}: {exc}"))
         if isinstance(exc, openai.APIStatusError):
-            message = self._scrub(_body_message(exc.body, exc.message))
+            body = exc.body
+            if body is None:
+                try:
+                    body = exc.response.text
+                except Exception:  # the body could not be read: use the SDK's message
+                    body = None
+            message = self._scrub(_body_message(body, exc.message))
             return _status_error(exc.status_code, message, _retry_after(exc.response.headers))
         if isinstance(exc, (openai.APIResponseValidationError, ValueError)):
             return ServerError(self._scrub(f"the server's answer could not be read: {exc}"))
@@ -446,8 +558,16 @@ class OpenAICompatibleBackend:
         return self.build_body(request, url), size
 
     def _schema_fallback(self, error: BackendError, body: dict[str, Any]) -> bool:
-        """On a 400 for a request with response_format, drop it for this client and say to resend."""
-        if isinstance(error, BadRequestError) and "response_format" in body:
+        """Resend without ``response_format`` when the server says it does not take it.
+
+        Only a 400/422 whose message is about structured output counts (a wrong model name or an unknown
+        field does not), and the choice is remembered for this client only, i.e. this server and model.
+        """
+        if (
+            isinstance(error, BadRequestError)
+            and "response_format" in body
+            and _is_schema_rejection(str(error))
+        ):
             logger.info("server rejected response_format; falling back to prompt-only JSON: %s", error)
             self._schema_supported = False
             body.pop("response_format")
@@ -469,7 +589,7 @@ class OpenAICompatibleBackend:
                 if self._schema_fallback(error, body):
                     return attempt()
                 raise _as_retryable(error) from None
-            return self._parse(completion, size)
+            return self._parse(completion, size, request)
 
         try:
             result: GenerationResponse = tenacity.Retrying(**self._retrying())(attempt)
@@ -478,9 +598,16 @@ class OpenAICompatibleBackend:
             return GenerationResponse(text="", input_size=size, error=wrapped.error)
 
     async def _aone(self, request: GenerationRequest) -> GenerationResponse:
+        import asyncio
+
         import tenacity
 
-        body, size = self._prepare(request)
+        ref = request.image
+        if ref.url is not None and not ref.loaded and not request.needs_geometry:
+            body, size = self._prepare(request)  # a URL passed through: nothing to encode
+        else:
+            # Decoding, resizing and JPEG-encoding take ~20 ms for a 1280x960 image: off the event loop.
+            body, size = await asyncio.to_thread(self._prepare, request)
         client = self._async_client()
 
         async def attempt() -> GenerationResponse:
@@ -491,7 +618,7 @@ class OpenAICompatibleBackend:
                 if self._schema_fallback(error, body):
                     return await attempt()
                 raise _as_retryable(error) from None
-            return self._parse(completion, size)
+            return self._parse(completion, size, request)
 
         try:
             result: GenerationResponse = await tenacity.AsyncRetrying(**self._retrying())(attempt)

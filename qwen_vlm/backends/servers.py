@@ -5,6 +5,7 @@
 | openrouter| ``reasoning: {"enabled": bool}``                  | ``reasoning``       |
 | vllm      | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning``       |
 | sglang    | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning_content``|
+| transformers | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning_content``|
 | ollama    | ``reasoning_effort: "none"`` (off only)           | ``reasoning``       |
 | dashscope | top-level ``enable_thinking: bool``               | ``reasoning_content``|
 | generic   | not sent                                          | either              |
@@ -20,7 +21,7 @@ from urllib.parse import urlparse
 
 __all__ = ["SERVERS", "ServerName", "ServerProfile", "guess_server"]
 
-ServerName = Literal["openrouter", "vllm", "sglang", "ollama", "dashscope", "generic"]
+ServerName = Literal["openrouter", "vllm", "sglang", "transformers", "ollama", "dashscope", "generic"]
 ThinkingSwitch = Literal["openrouter", "chat_template_kwargs", "reasoning_effort", "top_level", "none"]
 
 
@@ -57,6 +58,8 @@ SERVERS: dict[ServerName, ServerProfile] = {
     "openrouter": ServerProfile("openrouter", "openrouter", ("reasoning", "reasoning_content"), privacy=True),
     "vllm": ServerProfile("vllm", "chat_template_kwargs", ("reasoning", "reasoning_content")),
     "sglang": ServerProfile("sglang", "chat_template_kwargs", ("reasoning_content", "reasoning")),
+    # `transformers serve`: ignores response_format (it says so in its log), rejects unknown fields (422).
+    "transformers": ServerProfile("transformers", "chat_template_kwargs", ("reasoning_content", "reasoning")),
     "ollama": ServerProfile("ollama", "reasoning_effort", ("reasoning", "reasoning_content")),
     "dashscope": ServerProfile("dashscope", "top_level", ("reasoning_content", "reasoning")),
     "generic": ServerProfile("generic", "none", ("reasoning", "reasoning_content")),
