@@ -247,8 +247,10 @@ async def test_async_batch_with_faults(server: ChatServer) -> None:
     decoded = [nearest_index(tuple(int(v) for v in r.text.split(",")), palette) for r in results]
     assert decoded == list(range(60))
     assert len(server.requests) == 60 + faults["count"]
-    # 96x64 images: 20 + 4x3 image tokens (the test server counts them), plus 5 completion tokens.
-    assert all(r.usage is not None and r.usage.total_tokens == 37 for r in results)
+    # The images go out as 320x224 (the minimum pixels): the test server counts 20 + 12x8 prompt tokens.
+    assert all(
+        r.usage is not None and (r.usage.prompt_tokens, r.usage.total_tokens) == (116, 121) for r in results
+    )
     await vlm.aclose()
 
 
