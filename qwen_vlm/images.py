@@ -133,7 +133,10 @@ def _decode(data: bytes, what: str, index: int | None) -> Image.Image:
 def _finish(img: Image.Image, index: int | None) -> Image.Image:
     _check_size(img.width, img.height, index)
     with contextlib.suppress(Exception):  # a broken EXIF block must not make the image unusable
-        img = ImageOps.exif_transpose(img) or img
+        # Only when there is an orientation to apply: exif_transpose copies the image otherwise too, and
+        # the same object passed twice should stay one object (encoded once).
+        if img.getexif().get(0x0112, 1) not in (0, 1):
+            img = ImageOps.exif_transpose(img) or img
     return _to_rgb(img)
 
 

@@ -27,6 +27,7 @@ from qwen_vlm import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ImageResizedError,
     InsufficientCreditsError,
     ModelNotFoundError,
     QwenVLM,
@@ -543,3 +544,136 @@ def test_async_client_survives_several_event_loops(server: ChatServer) -> None:
     second = asyncio.run(vlm.ask(IMG, "q"))  # a new loop: the old connections are unusable
     assert first.ok and second.ok, second.error
     assert len(server.requests) == 2
+
+
+# ----------------------------------------------------------------------------- faithful errors
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, {"detail": "Unexpected fields in the request: {'bogus'}"}, "Unexpected fields in the request"),
+        (
+            422,
+            {
+                "detail": [
+                    {"loc": ["body", "messages", 0, "content"], "msg": "field required", "type": "missing"}
+                ]
+            },
+            "messages.0.content: field required",
+        ),
+        (400, {"error": {"message": "image too small"}}, "image too small"),
+        (400, {"message": "top-level message"}, "top-level message"),
+        (400, "plain text reason from a proxy", "plain text reason from a proxy"),
+        (400, "<html>" + "x" * 5000 + "</html>", "<html>xxx"),
+    ],
+)
+def test_the_servers_reason_reaches_the_error(
+    status: int, body: Any, expected: str, server: ChatServer
+) -> None:
+    server.script = lambda n, b: Reply(status, body)
+    result = client(server).caption(IMG)
+    assert isinstance(result.exception, BadRequestError) and expected in (result.error or "")
+    assert f"({status})" in (result.error or "") and len(result.error or "") < 700  # trimmed
+
+
+def test_the_key_is_scrubbed_from_the_servers_message(server: ChatServer) -> None:
+    server.script = lambda n, b: Reply(400, {"detail": f"bad key {KEY} for this model"})
+    result = client(server).caption(IMG)
+    assert KEY not in (result.error or "") and "***" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    "reason", ["model 'qwen/nope' does not exist", "Unexpected fields in the request: {'bogus'}"]
+)
+def test_an_unrelated_rejection_never_drops_the_schema(reason: str, server: ChatServer) -> None:
+    server.script = lambda n, b: Reply(400, {"detail": reason})
+    vlm = client(server)
+    result = vlm.extract(IMG, {"total": "the amount"})
+    assert isinstance(result.exception, BadRequestError) and reason in (result.error or "")
+    assert len(server.requests) == 1  # not resent without the schema
+    server.script = lambda n, b: Reply(body=completion('{"total": "1"}'))
+    vlm.extract(IMG, {"total": "the amount"})
+    assert "response_format" in server.requests[1]  # still sent: constrained decoding is not lost
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "response_format json_schema is not supported",
+        "guided decoding backend not available",
+        "Structured output is disabled on this deployment",
+    ],
+)
+def test_a_structured_output_rejection_falls_back_to_prompt_only(reason: str, server: ChatServer) -> None:
+    server.script = lambda n, b: (
+        Reply(422, {"detail": reason}) if "response_format" in b else Reply(body=completion('{"total": "1"}'))
+    )
+    assert client(server).extract(IMG, {"total": "the amount"}).data == {"total": "1"}
+    assert "response_format" in server.requests[0] and "response_format" not in server.requests[1]
+
+
+def test_409_is_retried(server: ChatServer) -> None:
+    server.script = fail_first(2, Reply(409, {"error": {"message": "conflict"}}))
+    result = client(server).caption(IMG)
+    assert result.ok and result.text == "fine" and len(server.requests) == 3
+
+
+def test_truncated_answers_are_flagged(server: ChatServer) -> None:
+    server.script = lambda n, b: Reply(body=completion("A red", finish_reason="length"))
+    caption = client(server).caption(IMG, max_tokens=2)
+    assert caption.ok and caption.truncated and caption.finish_reason == "length"
+    server.script = lambda n, b: Reply(body=completion('[{"bbox_2d": [1, 2,', finish_reason="length"))
+    boxes = client(server).detect(IMG, ["cat"], max_tokens=9)
+    assert boxes.truncated and "cut off at max_tokens=9" in (boxes.error or "")
+    assert "contains no JSON" not in (boxes.error or "")
+
+
+def test_a_shrunk_image_makes_qwen25_boxes_an_error(server: ChatServer) -> None:
+    server.count_image_tokens = False  # the server reports 10 prompt tokens: it must have shrunk the image
+    server.script = lambda n, b: Reply(body=completion('[{"bbox_2d": [10, 10, 100, 100], "label": "x"}]'))
+    result = client(server, "qwen/qwen2.5-vl-72b-instruct").detect(IMG, ["x"])
+    assert isinstance(result.exception, ImageResizedError) and "max_pixels=" in (result.error or "")
+    off = client(server, "qwen/qwen2.5-vl-72b-instruct", verify_image_size=False).detect(IMG, ["x"])
+    assert off.ok and len(off) == 1
+    relative = client(server, "qwen/qwen3-vl-8b-instruct").detect(IMG, ["x"])
+    assert relative.ok  # 0-1000 coordinates do not depend on the size the model saw
+
+
+def test_the_same_image_is_encoded_once_per_call(server: ChatServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qwen_vlm.backends.openrouter import OpenAICompatibleBackend
+
+    calls = {"n": 0}
+    original = OpenAICompatibleBackend._encode
+
+    def counting(self: Any, image: Any) -> Any:
+        calls["n"] += 1
+        return original(self, image)
+
+    monkeypatch.setattr(OpenAICompatibleBackend, "_encode", counting)
+    photo = Image.new("RGB", (1280, 960), (5, 6, 7))
+    results = client(server, max_concurrent_requests=1).caption([photo] * 6)
+    assert len(results) == 6 and calls["n"] == 1 and len(server.requests) == 6
+
+
+def test_an_unclosed_async_client_is_quiet_at_exit(server: ChatServer) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import asyncio, gc
+from PIL import Image
+from qwen_vlm import AsyncQwenVLM
+vlm = AsyncQwenVLM("qwen/qwen3-vl-8b-instruct", backend="openrouter", base_url={server.url!r}, api_key="k")
+async def main():
+    await vlm.caption([Image.new("RGB", (64, 64))] * 4)
+asyncio.run(main())
+asyncio.run(main())   # a second loop: the first loop's client is replaced
+gc.collect()
+print("done")
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).parent,
+    )  # fmt: skip
+    assert run.returncode == 0 and "done" in run.stdout, run.stderr
+    assert "Task exception was never retrieved" not in run.stderr and "Event loop is closed" not in run.stderr

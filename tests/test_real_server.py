@@ -29,7 +29,7 @@ pytest.importorskip("uvicorn", reason="transformers serve needs uvicorn (install
 pytest.importorskip("torch")
 pytest.importorskip("openai")
 
-from qwen_vlm import (  # noqa: E402
+from qwen_vlm import (
     AsyncQwenVLM,
     BackendError,
     BadRequestError,
@@ -43,7 +43,7 @@ from qwen_vlm import (  # noqa: E402
     ServerError,
     TextResult,
 )
-from qwen_vlm.tiny import build_tiny_checkpoint  # noqa: E402
+from qwen_vlm.tiny import build_tiny_checkpoint
 
 FAMILIES = ("qwen2_5_vl", "qwen3_vl", "qwen3_5")
 KEY = "sk-test-SECRET-4c1d9e"
@@ -211,7 +211,9 @@ def test_an_unknown_field_is_rejected_with_the_servers_reason_and_no_schema_fall
     vlm = client(served, "qwen3_vl", extra_body={"bogus_field": 1})
     result = vlm.extract(SMALL, {"total": "the amount"}, max_tokens=3)
     assert isinstance(result.exception, BadRequestError) and result.exception.status_code == 422
-    assert "Unexpected fields in the request" in (result.error or "") and "bogus_field" in (result.error or "")
+    assert "Unexpected fields in the request" in (result.error or "") and "bogus_field" in (
+        result.error or ""
+    )
     # Not a structured-output rejection: the schema is still sent on the next call.
     assert vlm.backend._schema_supported  # type: ignore[attr-defined]
 
