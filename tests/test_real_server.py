@@ -24,6 +24,9 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel
 
+if os.environ.get("CI"):  # CI installs the dev extra: there the real server always runs, never skips
+    import fastapi  # noqa: F401
+    import uvicorn  # noqa: F401
 pytest.importorskip("fastapi", reason="transformers serve needs fastapi (installed by the dev extra)")
 pytest.importorskip("uvicorn", reason="transformers serve needs uvicorn (installed by the dev extra)")
 pytest.importorskip("torch")
