@@ -110,7 +110,7 @@ def bench_size(url: str, w: int, h: int) -> None:
                                 {"type": "text", "text": "q"},
                             ],
                         }
-                    ],  # fmt: skip
+                    ],
                     max_tokens=16,
                 )
                 return response.choices[0].message.content or ""
