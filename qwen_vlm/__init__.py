@@ -47,6 +47,7 @@ from .results import (
     TextResult,
     Usage,
 )
+from .interop import to_dataframe
 from .tasks import parse
 
 __all__ = [
@@ -89,4 +90,5 @@ __all__ = [
     "__version__",
     "list_models",
     "parse",
+    "to_dataframe",
 ]

@@ -76,8 +76,13 @@ def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
     )
     if not show:
         return None
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+    import importlib.util
 
+    if "ipykernel" in sys.modules and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]  # a widget (the `notebook` extra)
+    else:
+        # Text bar: tqdm.auto without ipywidgets warns "IProgress not found" in every notebook.
+        from tqdm.std import tqdm  # type: ignore[import-untyped]
     return tqdm(total=total, desc=desc, unit="img")
 
 
@@ -92,6 +97,7 @@ class _Plan:
 
     spec: TaskSpec
     params: dict[str, Any]
+    inputs: list[Any]
     refs: list[ImageRef]
     requests: list[GenerationRequest]
     positions: list[int]
@@ -103,6 +109,12 @@ class _Plan:
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))
         return [indices[i : i + size] for i in range(0, len(indices), max(1, size))]
+
+
+def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
+    if schema is not None and output_structure is not None:
+        raise ConfigurationError("extract takes schema= or output_structure= (the same thing), not both")
+    return {"schema": schema if schema is not None else output_structure}
 
 
 def _for_image(exc: QwenVLMError, index: int | None) -> QwenVLMError:
@@ -272,7 +284,7 @@ class _ClientCore:
             )
             for i in positions
         ]
-        return _Plan(spec, checked, refs, requests, positions, single, strict, progress, budget)
+        return _Plan(spec, checked, items, refs, requests, positions, single, strict, progress, budget)
 
     # ------------------------------------------------------------------ results
     def _settle(
@@ -324,6 +336,7 @@ class _ClientCore:
             error=None if error is None else _for_image(error, ref.index),
             finish_reason=response.finish_reason,
             max_tokens=plan.max_tokens,
+            source=plan.inputs[ref.index or 0],
         )
         if result.exception is not None and result.exception.index is None:
             result.exception.index = ref.index  # a parse error: made for this result alone
@@ -599,17 +612,37 @@ class QwenVLM(_ClientCore):
 
     @overload
     def extract(
-        self, image: ImageBatch, schema: Schema, **options: Unpack[CallOptions]
+        self,
+        image: ImageBatch,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
     ) -> list[Extraction]: ...
     @overload
-    def extract(self, image: ImageInput, schema: Schema, **options: Unpack[CallOptions]) -> Extraction: ...
-    def extract(self, image: Any, schema: Schema, **options: Unpack[CallOptions]) -> Any:
+    def extract(
+        self,
+        image: ImageInput,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Extraction: ...
+    def extract(
+        self,
+        image: Any,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Any:
         """Extract structured data ("structured-answering").
 
         Args:
             image: One image, or a list of images (then a list of results, same order).
-            schema: ``{"field": "description", ...}``, or a pydantic model class (``data`` is then a
-                validated instance).
+            schema: ``{"field": "description", ...}``, a JSON schema (a dict with ``"properties"``), or a
+                pydantic model class (``data`` is then a validated instance).
+            output_structure: The seed block's name for ``schema`` (give one or the other).
             **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
                 (see :class:`CallOptions`).
 
@@ -617,7 +650,7 @@ class QwenVLM(_ClientCore):
             An :class:`Extraction` whose ``data`` is a dict or the pydantic model.
             (A list of them for a list of images.)
         """
-        return self._call("structured-answering", image, {"schema": schema}, options)
+        return self._call("structured-answering", image, _schema_param(schema, output_structure), options)
 
     def run(self, task: str, image: Any, **params: Any) -> Any:
         """Run a task by name: a block task type (``"object-detection"``) or a method name (``"detect"``).
@@ -785,15 +818,33 @@ class AsyncQwenVLM(_ClientCore):
 
     @overload
     async def extract(
-        self, image: ImageBatch, schema: Schema, **options: Unpack[CallOptions]
+        self,
+        image: ImageBatch,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
     ) -> list[Extraction]: ...
     @overload
     async def extract(
-        self, image: ImageInput, schema: Schema, **options: Unpack[CallOptions]
+        self,
+        image: ImageInput,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
     ) -> Extraction: ...
-    async def extract(self, image: Any, schema: Schema, **options: Unpack[CallOptions]) -> Any:
+    async def extract(
+        self,
+        image: Any,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Any:
         """Async :meth:`QwenVLM.extract`."""
-        return await self._call("structured-answering", image, {"schema": schema}, options)
+        params = _schema_param(schema, output_structure)
+        return await self._call("structured-answering", image, params, options)
 
     async def run(self, task: str, image: Any, **params: Any) -> Any:
         """Async :meth:`QwenVLM.run`."""

@@ -1,26 +1,46 @@
-"""Drawing results on images (for notebooks): boxes, points and located text, with PIL."""
+"""Drawing results on images (for notebooks): boxes, points and located text, with PIL.
+
+Line widths and label sizes scale with the image; each class keeps its colour from one picture to the
+next (the colour is a hash of the label, not its position); a legend is added when there are many classes.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import zlib
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .images import ImageInput, load_image
 
 if TYPE_CHECKING:
     from .results import Detections, Points, TextResult
 
-__all__ = ["draw"]
+__all__ = ["color_for", "draw"]
 
 _PALETTE = [
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40),
+    (0, 160, 160), (240, 50, 230), (128, 128, 0), (0, 128, 128), (170, 110, 40),
+    (128, 0, 0), (0, 0, 128), (255, 105, 0), (100, 100, 255), (200, 0, 100),
 ]  # fmt: skip
+#: More distinct labels than this on one image get a legend.
+LEGEND_ABOVE = 6
 
 
-def _color(label: str | None, labels: list[str | None]) -> tuple[int, int, int]:
-    return _PALETTE[labels.index(label) % len(_PALETTE)]
+def color_for(label: str | None) -> tuple[int, int, int]:
+    """The colour of a class: the same label always gets the same colour."""
+    if label is None:
+        return (128, 128, 128)
+    return _PALETTE[zlib.crc32(label.casefold().encode("utf-8")) % len(_PALETTE)]
+
+
+@lru_cache(maxsize=32)
+def _font(size: int) -> Any:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: a fixed bitmap font
+        return ImageFont.load_default()
 
 
 def draw(
@@ -32,14 +52,16 @@ def draw(
         image: The image the result was computed on (any accepted input).
         result: A :class:`~qwen_vlm.Detections`, :class:`~qwen_vlm.Points` or OCR
             :class:`~qwen_vlm.TextResult` with regions.
-        width: Line width in pixels (default: scaled to the image).
+        width: Line width in pixels (default: scaled to the image, 2 px per 600 px of its long side).
 
     Returns:
         A new RGB image.
     """
     canvas = load_image(image).copy()
     pen = ImageDraw.Draw(canvas)
-    line = width or max(2, round(max(canvas.size) / 300))
+    long_side = max(canvas.size)
+    line = width or max(2, round(long_side / 300))
+    font = _font(max(12, round(long_side / 45)))
     items: list[tuple[str | None, tuple[float, ...]]] = []
     if hasattr(result, "detections"):
         items = [(d.label, d.xyxy) for d in result.detections]
@@ -47,9 +69,8 @@ def draw(
         items = [(p.label, p.xy) for p in result.points]
     elif hasattr(result, "regions"):
         items = [(r.text[:30], r.xyxy) for r in result.regions]
-    labels = list(dict.fromkeys(label for label, _ in items))
     for label, coords in items:
-        color = _color(label, labels)
+        color = color_for(label)
         if len(coords) == 4:
             pen.rectangle(coords, outline=color, width=line)
             anchor = (coords[0] + line, coords[1] + line)
@@ -61,7 +82,24 @@ def draw(
             )
             anchor = (x + r + 2, y - r)
         if label:
-            box = pen.textbbox(anchor, label)
-            pen.rectangle(box, fill=color)
-            pen.text(anchor, label, fill=(255, 255, 255))
+            box = pen.textbbox(anchor, label, font=font)
+            pen.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=color)
+            pen.text(anchor, label, fill=(255, 255, 255), font=font)
+    labels = [label for label in dict.fromkeys(label for label, _ in items) if label]
+    if len(labels) > LEGEND_ABOVE and not hasattr(result, "regions"):
+        _legend(pen, labels[:20], font, line)
     return canvas
+
+
+def _legend(pen: ImageDraw.ImageDraw, labels: list[str], font: Any, line: int) -> None:
+    """A key of colours in the top-left corner."""
+    pad = 2 * line
+    heights = [pen.textbbox((0, 0), label, font=font)[3] for label in labels]
+    widths = [pen.textbbox((0, 0), label, font=font)[2] for label in labels]
+    step = max(heights) + pad
+    swatch = step - pad
+    pen.rectangle((0, 0, pad * 3 + swatch + max(widths), pad + step * len(labels)), fill=(255, 255, 255))
+    for k, label in enumerate(labels):
+        top = pad + k * step
+        pen.rectangle((pad, top, pad + swatch, top + swatch), fill=color_for(label))
+        pen.text((pad * 2 + swatch, top), label, fill=(0, 0, 0), font=font)

@@ -74,6 +74,7 @@ class Result:
     error: str | None = None
     exception: QwenVLMError | None = field(default=None, compare=False, repr=False)
     finish_reason: str | None = None
+    source: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -89,16 +90,63 @@ class Result:
         return f", error={self.error!r})" if self.error else ")"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict of every field (pydantic data is dumped with ``model_dump``)."""
+        """A JSON-serialisable dict of every field (pydantic data is dumped with ``model_dump``).
+
+        ``source`` appears as the path or URL the image came from (``None`` for in-memory images).
+        """
         out = _plain(self)
+        out["source"] = _source_name(self.source)
         out["error_type"] = type(self.exception).__name__ if self.exception is not None else None
         out["task_result"] = type(self).__name__
         return out  # type: ignore[no-any-return]
 
+    def to_json(self, **kwargs: Any) -> str:
+        """The result as a JSON string (:meth:`to_dict`); ``kwargs`` go to :func:`json.dumps`."""
+        import json
+
+        kwargs.setdefault("ensure_ascii", False)
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def _html_tail(self) -> str:
+        parts = []
+        if self.thinking:
+            parts.append(
+                f"<details><summary>thinking ({len(self.thinking)} characters)</summary>"
+                f"<pre style='white-space:pre-wrap'>{_escape(self.thinking)}</pre></details>"
+            )
+        if self.error:
+            parts.append(f"<div style='color:#b00020'><b>error</b>: {_escape(self.error)}</div>")
+        if self.truncated:
+            parts.append("<div style='color:#8a6d00'>cut off at max_tokens</div>")
+        return "".join(parts)
+
+
+_CHOSEN, _OTHER = "background:#1f77b4;color:white", "background:#eee"
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def _source_name(source: Any) -> str | None:
+    """A path or URL the image came from (``data:`` URLs and in-memory images give ``None``)."""
+    import os
+
+    if isinstance(source, os.PathLike):
+        return os.fsdecode(os.fspath(source))
+    if isinstance(source, str) and not source[:5].lower().startswith("data:"):
+        return source
+    return None
+
+
+_NOT_PLAIN = ("exception", "source")
+
 
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name != "exception"}
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name not in _NOT_PLAIN}
     if hasattr(value, "model_dump") and not isinstance(value, type):
         return value.model_dump(mode="json")
     if isinstance(value, Mapping):
@@ -143,6 +191,21 @@ class TextResult(Result):
     def __repr__(self) -> str:
         return f"TextResult({_short(self.text)!r}{self._tail()}"
 
+    def _repr_html_(self) -> str:
+        regions = (
+            f"<div><i>{len(self.regions)} located text regions: .draw()</i></div>" if self.regions else ""
+        )
+        return (
+            f"<div><pre style='white-space:pre-wrap'>{_escape(self.text)}</pre>{regions}"
+            f"{self._html_tail()}</div>"
+        )
+
+    def draw(self, image: Any = None) -> Any:
+        """The image with the located text regions drawn on it (see :meth:`Detections.draw`)."""
+        from .draw import draw
+
+        return draw(_image_for(self, image), self)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Classification(Result):
@@ -159,6 +222,14 @@ class Classification(Result):
     def __repr__(self) -> str:
         return f"Classification(label={self.label!r}{self._tail()}"
 
+    def _repr_html_(self) -> str:
+        chips = "".join(
+            f"<span style='padding:1px 6px;margin:2px;border-radius:8px;"
+            f"{_CHOSEN if c == self.label else _OTHER}'>{_escape(c)}</span>"
+            for c in self.classes
+        )
+        return f"<div><b>{_escape(str(self.label))}</b> <span>{chips}</span>{self._html_tail()}</div>"
+
 
 @dataclass(frozen=True, kw_only=True)
 class MultiLabelClassification(Result):
@@ -174,6 +245,14 @@ class MultiLabelClassification(Result):
 
     def __repr__(self) -> str:
         return f"MultiLabelClassification(labels={list(self.labels)!r}{self._tail()}"
+
+    def _repr_html_(self) -> str:
+        chips = "".join(
+            f"<span style='padding:1px 6px;margin:2px;border-radius:8px;"
+            f"{_CHOSEN if c in self.labels else _OTHER}'>{_escape(c)}</span>"
+            for c in self.classes
+        )
+        return f"<div>{chips}{self._html_tail()}</div>"
 
 
 @dataclass(frozen=True)
@@ -241,11 +320,37 @@ class _Located(Result, Sequence[T]):
     def __iter__(self) -> Iterator[T]:
         return iter(self._items())
 
-    def draw(self, image: Any) -> Any:
-        """Return a copy of ``image`` (a PIL image or any accepted input) with the results drawn on it."""
+    def draw(self, image: Any = None) -> Any:
+        """A new PIL image: the input with the results drawn on it (labelled boxes or points).
+
+        Args:
+            image: The image to draw on; by default the input this result came from (the client keeps a
+                reference to it, never a copy).
+
+        Raises:
+            ConfigurationError: If no image is given and the result does not know its input (it came
+                from :func:`~qwen_vlm.parse`).
+            ImageError: If the input can no longer be read.
+        """
         from .draw import draw
 
-        return draw(image, self)  # type: ignore[arg-type]
+        return draw(_image_for(self, image), self)  # type: ignore[arg-type]
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter's picture of this result: the input with the results drawn (at most 1024 px wide)."""
+        if self.source is None or self.image_size is None:
+            return None
+        try:
+            import io
+
+            picture = self.draw()
+            if max(picture.size) > 1024:
+                picture.thumbnail((1024, 1024))
+            buffer = io.BytesIO()
+            picture.save(buffer, format="PNG")
+            return buffer.getvalue()
+        except Exception:  # a display hook must never raise (the text repr is shown instead)
+            return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self._items())!r}{self._tail()}"
@@ -273,6 +378,42 @@ class Detections(_Located[Detection]):
     def labels(self) -> list[str | None]:
         """All labels."""
         return [d.label for d in self.detections]
+
+    def xyxy_array(self) -> Any:
+        """The boxes as a numpy ``float32`` array of shape ``(N, 4)`` (pixels of the original image)."""
+        import numpy as np
+
+        return np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+
+    def class_names(self) -> list[str]:
+        """Class names for ids: the classes asked for, then any other labels in order of appearance."""
+        names = list(self.classes or ())
+        names += [label for label in dict.fromkeys(self.labels) if label is not None and label not in names]
+        return names
+
+    def to_supervision(self) -> Any:
+        """A ``supervision.Detections`` (``pip install supervision``; imported only here).
+
+        ``class_id`` indexes :meth:`class_names` (``-1`` for a box with no label); ``data["class_name"]``
+        holds the labels.
+        """
+        try:
+            import supervision as sv
+        except ImportError:
+            from .errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                "supervision", "supervision", "Detections.to_supervision()"
+            ) from None
+        import numpy as np
+
+        names = self.class_names()
+        ids = [names.index(label) if label is not None else -1 for label in self.labels]
+        return sv.Detections(
+            xyxy=self.xyxy_array(),
+            class_id=np.asarray(ids, dtype=int),
+            data={"class_name": np.asarray([label or "" for label in self.labels])},
+        )
 
 
 @dataclass(frozen=True)
@@ -308,6 +449,22 @@ class Points(_Located[Point]):
     def _items(self) -> tuple[Point, ...]:
         return self.points
 
+    @property
+    def xy(self) -> list[tuple[float, float]]:
+        """All points, in pixels of the original image."""
+        return [p.xy for p in self.points]
+
+    @property
+    def labels(self) -> list[str | None]:
+        """All labels."""
+        return [p.label for p in self.points]
+
+    def xy_array(self) -> Any:
+        """The points as a numpy ``float32`` array of shape ``(N, 2)``."""
+        import numpy as np
+
+        return np.asarray(self.xy, dtype=np.float32).reshape(-1, 2)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Extraction(Result):
@@ -322,3 +479,22 @@ class Extraction(Result):
 
     def __repr__(self) -> str:
         return f"Extraction(data={self.data!r}{self._tail()}"
+
+    def _repr_html_(self) -> str:
+        import json
+
+        data = self.to_dict()["data"]
+        body = json.dumps(data, ensure_ascii=False, indent=2) if data is not None else "(no data)"
+        return f"<div><pre>{_escape(body)}</pre>{self._html_tail()}</div>"
+
+
+def _image_for(result: Result, image: Any) -> Any:
+    if image is not None:
+        return image
+    if result.source is None:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            "this result does not know its image (it was made by parse()); pass it: result.draw(image)"
+        )
+    return result.source

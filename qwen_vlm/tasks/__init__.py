@@ -29,7 +29,14 @@ from ..results import (
 )
 from ..thinking import split_thinking
 from .classification import match_class, match_classes
-from .extraction import Schema, is_pydantic_model, parse_extraction, schema_fields, schema_json
+from .extraction import (
+    Schema,
+    is_json_schema,
+    is_pydantic_model,
+    parse_extraction,
+    schema_fields,
+    schema_json,
+)
 from .grounding import parse_boxes, parse_points, parse_text_regions
 
 __all__ = ["TASKS", "TaskSpec", "build_prompt", "parse", "parse_answer", "resolve_task", "validate_params"]
@@ -109,11 +116,13 @@ def _classes(value: Any, task: str, *, required: bool) -> tuple[str, ...] | None
 def _schema(value: Any) -> Schema:
     if is_pydantic_model(value):
         return value
+    if is_json_schema(value):
+        return dict(value)
     if isinstance(value, Mapping) and value and all(isinstance(k, str) and k for k in value):
         return {k: str(v) for k, v in value.items()}
     raise ConfigurationError(
-        "extract needs schema= a non-empty dict of field name → description, or a pydantic model class; "
-        f"got {value!r}"
+        "extract needs schema= a non-empty dict of field name → description, a JSON schema (a dict with "
+        f"'properties'), or a pydantic model class; got {value!r}"
     )
 
 
@@ -242,6 +251,7 @@ def parse_answer(
     error: QwenVLMError | None = None,
     finish_reason: str | None = None,
     max_tokens: int | None = None,
+    source: Any = None,
 ) -> Result:
     """Turn a model answer into the task's result (the client's and :func:`parse`'s common path).
 
@@ -259,6 +269,7 @@ def parse_answer(
         error: A transport error; when set the answer is not parsed.
         finish_reason: Why generation stopped (``"length"``: at the token limit).
         max_tokens: The token limit the answer was generated under (named in truncation errors).
+        source: The input the image came from (kept by reference, for drawing).
     """
     common: dict[str, Any] = {
         "text": text,
@@ -266,6 +277,7 @@ def parse_answer(
         "model": info.id,
         "usage": usage,
         "finish_reason": finish_reason,
+        "source": source,
     }
     if error is None and not text.strip() and thinking:
         error = TruncatedOutputError(

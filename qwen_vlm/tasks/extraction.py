@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Schema",
+    "is_json_schema",
     "is_pydantic_model",
     "parse_agent_output",
     "parse_extraction",
@@ -23,8 +24,25 @@ __all__ = [
     "schema_json",
 ]
 
-#: What ``extract`` accepts as a schema: field → description, or a pydantic model class.
-Schema = Union[Mapping[str, str], "type[BaseModel]"]
+#: What ``extract`` accepts as a schema: field → description, a JSON schema (a dict with
+#: ``"properties"``), or a pydantic model class.
+Schema = Union[Mapping[str, Any], "type[BaseModel]"]
+
+_JSON_SCHEMA_KEYS = ("$schema", "$defs", "definitions", "$ref", "anyOf", "oneOf", "allOf")
+
+
+def is_json_schema(value: object) -> bool:
+    """True for a JSON schema dict (``{"type": "object", "properties": ...}``), not a field list.
+
+    A field list maps names to descriptions (strings); a JSON schema has ``properties`` (a dict) or
+    ``$``-keywords, and its values are not all strings.
+    """
+    if not isinstance(value, Mapping) or not value:
+        return False
+    if all(isinstance(v, str) for v in value.values()) and "properties" not in value:
+        return False
+    return isinstance(value.get("properties"), Mapping) or any(k in value for k in _JSON_SCHEMA_KEYS)
+
 
 _THOUGHT = re.compile(r"(?ims)^\s*thought\s*:\s*(.+?)(?=^\s*action\s*:|<tool_call>|\Z)")
 _ACTION = re.compile(r"(?ims)^\s*action\s*:\s*(.+?)(?=<tool_call>|\Z)")
@@ -43,6 +61,8 @@ def schema_json(schema: Schema | None) -> dict[str, Any] | None:
         return None
     if is_pydantic_model(schema):
         return schema.model_json_schema()
+    if is_json_schema(schema):
+        return dict(schema)
     properties = {key: {"type": ["string", "null"], "description": desc} for key, desc in schema.items()}
     return {
         "type": "object",
@@ -53,8 +73,8 @@ def schema_json(schema: Schema | None) -> dict[str, Any] | None:
 
 
 def schema_fields(schema: Schema) -> Mapping[str, str] | None:
-    """The field → description mapping of a dict schema (``None`` for a pydantic model)."""
-    if is_pydantic_model(schema):
+    """The field → description mapping of a dict schema (``None`` for a pydantic model or JSON schema)."""
+    if is_pydantic_model(schema) or is_json_schema(schema):
         return None
     return schema
 
@@ -128,6 +148,15 @@ def parse_extraction(text: str, schema: Schema | None) -> tuple[Any, OutputParse
         except ValidationError as exc:
             return None, OutputParseError(f"the answer does not match {schema.__name__}: {exc}", text)
     data = dict(value)
-    for key in schema:
+    if is_json_schema(schema):
+        properties = schema.get("properties")
+        keys = list(properties) if isinstance(properties, Mapping) else []
+        required = [k for k in schema.get("required", ()) if isinstance(k, str)]
+        missing = [k for k in required if data.get(k) is None]
+        if missing:
+            return None, OutputParseError(f"the answer lacks required field(s) {missing}", text)
+    else:
+        keys = list(schema)
+    for key in keys:
         data.setdefault(key, None)
     return data, None
