@@ -33,6 +33,7 @@ from .errors import (
     TokenLimitError,
     TruncatedOutputError,
 )
+from .interop import to_dataframe
 from .models import ModelInfo, list_models
 from .results import (
     Classification,
@@ -47,7 +48,6 @@ from .results import (
     TextResult,
     Usage,
 )
-from .interop import to_dataframe
 from .tasks import parse
 
 __all__ = [
