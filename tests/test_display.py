@@ -198,8 +198,8 @@ class Receipt(BaseModel):
 def test_extract_takes_output_structure_and_json_schemas() -> None:
     fake = FakeBackend('{"total": 5, "company": "ACME"}')
     vlm = QwenVLM(backend=fake)
-    assert vlm.extract(Image.new("RGB", (8, 8)), output_structure={"total": "amount"}).data == {"total": 5,
-                                                                                                 "company": "ACME"}  # fmt: skip
+    by_block_name = vlm.extract(Image.new("RGB", (8, 8)), output_structure={"total": "amount"})
+    assert by_block_name.data == {"total": 5, "company": "ACME"}
     schema = Receipt.model_json_schema()  # a JSON schema dict, not a field list
     result = vlm.extract(Image.new("RGB", (8, 8)), schema)
     assert isinstance(result, Extraction) and result.data == {"total": 5, "company": "ACME"}
