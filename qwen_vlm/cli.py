@@ -1,18 +1,26 @@
-"""The ``qwen-vlm`` command: run one task on images from the shell.
+"""The ``qwen-vlm`` command (also ``python -m qwen_vlm``): run one task on images from the shell.
 
 Examples::
 
     qwen-vlm caption examples/sample.jpg
     qwen-vlm detect photo.jpg --classes cat,dog --json
-    qwen-vlm ask photo.jpg --question "How many cats?" --model qwen/qwen3.6-27b --backend openrouter
+    qwen-vlm detect photos/*.jpg --classes car --output drawn/          # writes the drawn pictures
+    qwen-vlm ask photo.jpg --question "How many cats?" --backend openrouter --model qwen/qwen3.6-27b
+    qwen-vlm ocr scan.png --backend openai --base-url http://localhost:8000/v1 --model Qwen/Qwen3-VL-2B
+
+Every image argument is checked (the file exists and is an image; a URL is well formed) before a model
+is loaded or anything is sent. Exit status: 0 all images succeeded, 1 an image or request failed,
+2 bad usage or input.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ._version import __version__
@@ -23,29 +31,58 @@ __all__ = ["main"]
 
 TASKS = ("prompt", "ocr", "ask", "caption", "classify", "classify-multi", "detect", "point", "extract")
 
+# Library phrasing → shell phrasing, for messages printed by the command.
+_SHELL_WORDS = (
+    ("QwenVLM('/path/to/checkpoint')", "--model /path/to/checkpoint"),
+    ("pass api_key=", "pass --api-key"),
+    ("needs base_url=", "needs --base-url"),
+    ("enable_thinking=False", "--disable-thinking"),
+    ("raise max_tokens", "raise --max-tokens"),
+)
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qwen-vlm", description="Run a Qwen vision-language model on images.")
+    p = argparse.ArgumentParser(
+        prog="qwen-vlm",
+        description="Run a Qwen vision-language model on images and print typed results.",
+        epilog="Keys: --api-key, or the OPENROUTER_API_KEY / OPENAI_API_KEY environment variables.",
+    )
     p.add_argument("--version", action="version", version=f"qwen-vlm {__version__}")
     p.add_argument("task", choices=TASKS, help="what to do")
-    p.add_argument("images", nargs="+", help="image paths or URLs")
-    p.add_argument("--model", default=None, help="model id (default: the backend's default model)")
-    p.add_argument("--backend", default="local", choices=("local", "openrouter", "openai"))
-    p.add_argument("--base-url", default=None, help="server URL for --backend openai")
-    p.add_argument("--classes", default=None, help="comma-separated classes (classify, detect, point)")
-    p.add_argument("--question", default=None, help="the question (ask)")
-    p.add_argument("--text", default=None, help="the prompt (prompt)")
-    p.add_argument("--schema", default=None, help="JSON object of field → description (extract)")
-    p.add_argument("--detailed", action="store_true", help="a detailed caption")
-    p.add_argument("--max-tokens", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--thinking", choices=("on", "off"), default=None, help="switch reasoning on or off")
-    p.add_argument("--json", action="store_true", help="print results as JSON lines")
+    p.add_argument("images", nargs="+", help="image paths or http(s) URLs")
+    model = p.add_argument_group("model")
+    model.add_argument("--model", default=None, help="model id or checkpoint folder (default: per backend)")
+    model.add_argument("--backend", default="local", choices=("local", "openrouter", "openai"))
+    model.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    model.add_argument("--api-key", default=None, help="API key (default: from the environment)")
+    model.add_argument("--family", default=None, help="model family when the id does not say it")
+    model.add_argument("--device", default=None, help="local backend: cpu, cuda, cuda:1, mps")
+    model.add_argument("--dtype", default=None, help="local backend: auto, bfloat16, float16, float32")
+    task = p.add_argument_group("task")
+    task.add_argument("--classes", default=None, help="comma-separated classes (classify, detect, point)")
+    task.add_argument("--question", default=None, help="the question (ask)")
+    task.add_argument("--text", default=None, help="the prompt (prompt)")
+    task.add_argument("--schema", default=None, help="JSON object of field → description (extract)")
+    task.add_argument("--detailed", action="store_true", help="a detailed caption")
+    gen = p.add_argument_group("generation")
+    gen.add_argument("--max-tokens", type=int, default=None)
+    gen.add_argument("--temperature", type=float, default=None)
+    thinking = gen.add_mutually_exclusive_group()
+    thinking.add_argument("--enable-thinking", dest="thinking", action="store_const", const=True)
+    thinking.add_argument("--disable-thinking", dest="thinking", action="store_const", const=False)
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print one JSON object per image")
+    out.add_argument(
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="write drawn results (detect, point, ocr) as PNGs to DIR",
+    )
     return p
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     if args.task == "prompt":
         return {"text": args.text}
     if args.task == "ask":
@@ -61,6 +98,18 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigurationError(f"--schema is not valid JSON: {exc}") from None
         return {"schema": schema}
     return {}
+
+
+def _check_images(images: Sequence[str]) -> None:
+    """Fail on the first unreadable image before any model loads (one line, naming it)."""
+    from .images import check_url, load_image
+
+    for i, image in enumerate(images):
+        index = i if len(images) > 1 else None
+        if image[:8].lower().startswith(("http://", "https:/")):
+            check_url(image, index)
+        else:
+            load_image(image, index)
 
 
 def _show(result: Result, name: str, as_json: bool) -> None:
@@ -81,41 +130,81 @@ def _show(result: Result, name: str, as_json: bool) -> None:
     elif hasattr(result, "label"):
         print(result.label)
     elif hasattr(result, "data"):
-        print(json.dumps(result.data, ensure_ascii=False, indent=2, default=str))
+        print(json.dumps(result.to_dict()["data"], ensure_ascii=False, indent=2))
     else:
         print(result.text)
     if result.thinking:
         print(f"(thinking: {len(result.thinking)} characters)")
 
 
+def _save_drawing(result: Result, name: str, index: int, folder: Path) -> Path | None:
+    drawable = (
+        hasattr(result, "detections") or hasattr(result, "points") or bool(getattr(result, "regions", None))
+    )
+    if not drawable or not result.ok:
+        return None
+    stem = Path(name).stem if not name.lower().startswith(("http://", "https://")) else f"image{index}"
+    target = folder / f"{index:04d}-{stem}.png"
+    result.draw().save(target)  # type: ignore[attr-defined]
+    return target
+
+
+def _shell(message: str) -> str:
+    for python_words, shell_words in _SHELL_WORDS:
+        message = message.replace(python_words, shell_words)
+    return " ".join(message.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 a failed image or request, 2 bad usage)."""
     args = _parser().parse_args(argv)
-    from .client import QwenVLM
-
     try:
-        vlm = QwenVLM(args.model, backend=args.backend, base_url=args.base_url)
-        thinking = None if args.thinking is None else args.thinking == "on"
+        params = _params(args)
+        _check_images(args.images)  # before any model load or request
+        folder = Path(args.output) if args.output else None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        from .client import QwenVLM
+
+        options = {
+            k: v
+            for k, v in (("api_key", args.api_key), ("device", args.device), ("dtype", args.dtype))
+            if v is not None
+        }
+        vlm = QwenVLM(args.model, backend=args.backend, base_url=args.base_url, family=args.family, **options)
         single = len(args.images) == 1
         out = vlm.run(
             args.task.replace("-", "_"),
             args.images[0] if single else list(args.images),
-            **_params(args),
+            **params,
             max_tokens=args.max_tokens,
             temperature=args.temperature,
-            enable_thinking=thinking,
+            enable_thinking=args.thinking,
         )
         results: list[Result] = [out] if single else out
     except (ConfigurationError, ImageError) as exc:
-        print(f"qwen-vlm: {exc}", file=sys.stderr)
+        print(f"qwen-vlm: {_shell(str(exc))}", file=sys.stderr)
         return 2
     except QwenVLMError as exc:
-        print(f"qwen-vlm: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"qwen-vlm: {type(exc).__name__}: {_shell(str(exc))}", file=sys.stderr)
         return 1
-    for name, result in zip(args.images, results, strict=True):
+    except OSError as exc:  # --output not writable...
+        print(f"qwen-vlm: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    for index, (name, result) in enumerate(zip(args.images, results, strict=True)):
         _show(result, name, args.json)
+        if folder is not None:
+            saved = _save_drawing(result, name, index, folder)
+            if saved is not None and not args.json:
+                print(f"(drawn: {saved})")
     return 0 if all(r.ok for r in results) else 1
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytest.importorskip("openai")
 
@@ -56,3 +62,75 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "needs classes" in err
     code, _, err = run(capsys, "extract", SAMPLE, "--schema", "{oops", *remote)
     assert code == 2 and "--schema is not valid JSON" in err
+
+
+# ----------------------------------------------------------------------------- the real entry points
+def shell(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    merged = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=merged)
+
+
+def qwen_vlm_command() -> str:
+    found = shutil.which("qwen-vlm") or str(Path(sys.executable).parent / "qwen-vlm")
+    assert Path(found).exists(), "the qwen-vlm console script is installed with the package"
+    return found
+
+
+def test_help_through_both_entry_points() -> None:
+    for command in ([qwen_vlm_command(), "--help"], [sys.executable, "-m", "qwen_vlm", "--help"]):
+        run_ = shell(*command)
+        assert run_.returncode == 0 and "usage: qwen-vlm" in run_.stdout
+        for flag in ("--device", "--dtype", "--api-key", "--base-url", "--max-tokens", "--enable-thinking",
+                     "--json", "--output"):  # fmt: skip
+            assert flag in run_.stdout
+
+
+def test_a_missing_image_is_reported_before_any_model_loads(tmp_path: Path) -> None:
+    start = time.monotonic()
+    run_ = shell(sys.executable, "-m", "qwen_vlm", "detect", SAMPLE, str(tmp_path / "gone.jpg"),
+                 "--model", "Qwen/Qwen3-VL-2B-Instruct")  # fmt: skip
+    assert run_.returncode == 2
+    missing = tmp_path / "gone.jpg"
+    expected = f"qwen-vlm: image 1: file not found: '{missing}'; check the path (relative to {Path.cwd()})"
+    assert run_.stderr.strip() == expected
+    assert time.monotonic() - start < 10  # no model was loaded (and no hub was asked)
+    assert "torch" not in run_.stderr
+
+
+def test_shell_hints_use_flags_not_python() -> None:
+    run_ = shell(sys.executable, "-m", "qwen_vlm", "caption", SAMPLE, "--model", "Qwen/Qwen3-VL-2B-Instruct")
+    assert run_.returncode == 1 and "--model /path/to/checkpoint" in run_.stderr
+    assert "QwenVLM(" not in run_.stderr and len(run_.stderr.strip().splitlines()) == 1
+
+
+def test_one_task_on_the_loopback_server_with_drawings(tmp_path: Path) -> None:
+    with chat_server() as server:
+        server.script = lambda n, body: Reply(
+            body=completion('[{"bbox_2d": [100, 100, 600, 600], "label": "house"}]')
+        )
+        remote = ["--backend", "openai", "--base-url", server.url, "--api-key", "sk-cli-test"]
+        run_ = shell(qwen_vlm_command(), "detect", SAMPLE, "--classes", "house", *remote,
+                     "--model", "Qwen/Qwen3-VL-8B-Instruct", "--max-tokens", "64",
+                     "--output", str(tmp_path / "drawn"))  # fmt: skip
+    assert run_.returncode == 0, run_.stderr
+    assert run_.stdout.splitlines()[1].startswith("house\t")
+    drawn = list((tmp_path / "drawn").glob("*.png"))
+    assert len(drawn) == 1 and Image.open(drawn[0]).size == Image.open(SAMPLE).size
+    assert server.requests[0]["max_tokens"] == 64
+    assert server.headers[0]["authorization"] == "Bearer sk-cli-test"
+
+
+def test_one_task_on_a_tiny_local_checkpoint(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from qwen_vlm.tiny import build_tiny_checkpoint
+
+    checkpoint = build_tiny_checkpoint(tmp_path / "tiny", "qwen3_vl")
+    run_ = shell(sys.executable, "-m", "qwen_vlm", "caption", SAMPLE, "--model", str(checkpoint),
+                 "--device", "cpu", "--dtype", "float32", "--max-tokens", "4", "--json")  # fmt: skip
+    assert run_.returncode in (0, 1), run_.stderr  # random weights may answer nothing useful
+    record = json.loads(run_.stdout)
+    assert record["task_result"] == "TextResult" and record["image"] == SAMPLE
+    assert record["usage"]["completion_tokens"] <= 5 and record["finish_reason"] in ("stop", "length")
