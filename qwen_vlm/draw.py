@@ -1,7 +1,9 @@
 """Drawing results on images (for notebooks): boxes, points and located text, with PIL.
 
 Line widths and label sizes scale with the image; each class keeps its colour from one picture to the
-next (the colour is a hash of the label, not its position); a legend is added when there are many classes.
+next (the colour is a hash of the label, not its position; two classes of one picture whose hashes
+collide are told apart by the later one taking the next free colour); a legend is added when there are
+many classes.
 """
 
 from __future__ import annotations
@@ -32,7 +34,32 @@ def color_for(label: str | None) -> tuple[int, int, int]:
     """The colour of a class: the same label always gets the same colour."""
     if label is None:
         return (128, 128, 128)
-    return _PALETTE[zlib.crc32(label.casefold().encode("utf-8")) % len(_PALETTE)]
+    return _PALETTE[_slot(label)]
+
+
+def _slot(label: str) -> int:
+    return zlib.crc32(label.casefold().encode("utf-8")) % len(_PALETTE)
+
+
+def _colors(labels: list[str | None]) -> dict[str | None, tuple[int, int, int]]:
+    """Each label's :func:`color_for`, except that two labels of one picture never share a colour.
+
+    A label whose colour is taken by an earlier label of the same picture gets the next free one.
+    """
+    taken: set[int] = set()
+    out: dict[str | None, tuple[int, int, int]] = {}
+    for label in dict.fromkeys(labels):
+        if label is None:
+            out[None] = color_for(None)
+            continue
+        slot = _slot(label)
+        for step in range(len(_PALETTE)):
+            if (slot + step) % len(_PALETTE) not in taken:
+                slot = (slot + step) % len(_PALETTE)
+                break
+        taken.add(slot)
+        out[label] = _PALETTE[slot]
+    return out
 
 
 @lru_cache(maxsize=32)
@@ -69,8 +96,9 @@ def draw(
         items = [(p.label, p.xy) for p in result.points]
     elif hasattr(result, "regions"):
         items = [(r.text[:30], r.xyxy) for r in result.regions]
+    colors = _colors([label for label, _ in items])
     for label, coords in items:
-        color = color_for(label)
+        color = colors[label]
         if len(coords) == 4:
             pen.rectangle(coords, outline=color, width=line)
             anchor = (coords[0] + line, coords[1] + line)
@@ -87,11 +115,17 @@ def draw(
             pen.text(anchor, label, fill=(255, 255, 255), font=font)
     labels = [label for label in dict.fromkeys(label for label, _ in items) if label]
     if len(labels) > LEGEND_ABOVE and not hasattr(result, "regions"):
-        _legend(pen, labels[:20], font, line)
+        _legend(pen, labels[:20], colors, font, line)
     return canvas
 
 
-def _legend(pen: ImageDraw.ImageDraw, labels: list[str], font: Any, line: int) -> None:
+def _legend(
+    pen: ImageDraw.ImageDraw,
+    labels: list[str],
+    colors: dict[str | None, tuple[int, int, int]],
+    font: Any,
+    line: int,
+) -> None:
     """A key of colours in the top-left corner."""
     pad = 2 * line
     heights = [pen.textbbox((0, 0), label, font=font)[3] for label in labels]
@@ -101,5 +135,5 @@ def _legend(pen: ImageDraw.ImageDraw, labels: list[str], font: Any, line: int) -
     pen.rectangle((0, 0, pad * 3 + swatch + max(widths), pad + step * len(labels)), fill=(255, 255, 255))
     for k, label in enumerate(labels):
         top = pad + k * step
-        pen.rectangle((pad, top, pad + swatch, top + swatch), fill=color_for(label))
+        pen.rectangle((pad, top, pad + swatch, top + swatch), fill=colors[label])
         pen.text((pad * 2 + swatch, top), label, fill=(0, 0, 0), font=font)

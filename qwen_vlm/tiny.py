@@ -1,8 +1,15 @@
 """Tiny random-weight Qwen-VL checkpoints, built offline, for testing the local backend without a hub.
 
->>> from qwen_vlm.tiny import build_tiny_checkpoint           # doctest: +SKIP
->>> path = build_tiny_checkpoint(tmp_path / "tiny", family="qwen3_vl")
->>> vlm = QwenVLM(str(path), device="cpu")
+>>> import tempfile
+>>> from pathlib import Path
+>>> from qwen_vlm import QwenVLM
+>>> from qwen_vlm.tiny import build_tiny_checkpoint, scripted
+>>> path = build_tiny_checkpoint(Path(tempfile.mkdtemp()) / "tiny", family="qwen3_vl")
+>>> answer = '[{"bbox_2d": [0, 0, 500, 500], "label": "cat"}]'      # forced, so parsing can be checked
+>>> vlm = QwenVLM(path, device="cpu", generate_kwargs=scripted(answer))
+>>> from PIL import Image
+>>> vlm.detect(Image.new("RGB", (640, 480)), ["cat"]).xyxy
+[(0.0, 0.0, 320.0, 240.0)]
 
 The checkpoint uses the real Qwen config, model, tokenizer and processor classes, saved with
 ``save_pretrained`` and loaded back through the very ``from_pretrained`` path a real checkpoint takes. Its

@@ -32,3 +32,30 @@ def test_models_doc_lists_every_registered_model() -> None:
     text = (DOCS / "models.md").read_text()
     missing = [model for model in REGISTRY if f"`{model}`" not in text]
     assert missing == []
+
+
+def test_every_task_page_shows_its_prompt_exactly() -> None:
+    pages = {
+        "caption": [prompts.caption_prompt(False), prompts.caption_prompt(True)],
+        "ocr": [prompts.ocr_prompt()],
+        "classify": [prompts.classify_prompt(["cat", "dog"])],
+        "classify_multi": [prompts.classify_multi_prompt(["cat", "dog"])],
+        "detect": [prompts.detect_prompt(["cat", "dog"]), prompts.detect_prompt(None)],
+        "point": [prompts.point_prompt(["cat", "dog"])],
+        "extract": [
+            prompts.extract_prompt({"company": "the company name", "total": "the amount paid"}, None)
+        ],
+        "ask": [],
+        "prompt": [],
+    }
+    for method, expected in pages.items():
+        text = (DOCS / "tasks" / f"{method}.md").read_text()
+        assert f"vlm.{method}(" in text
+        for prompt in expected:
+            assert f"```text\n{prompt}\n```" in text, method
+
+
+def test_the_docs_site_lists_every_page() -> None:
+    config = (DOCS.parent / "mkdocs.yml").read_text()
+    pages = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
+    assert [p for p in pages if p not in config] == []
