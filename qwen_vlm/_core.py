@@ -1,0 +1,347 @@
+"""What the sync and async clients share: validation, planning, and turning responses into results.
+
+:class:`_ClientCore` validates inputs, builds requests and turns responses into results; the clients
+(:mod:`qwen_vlm.client`, :mod:`qwen_vlm.async_client`) differ only in how requests are executed (a thread
+pool vs. asyncio tasks), and the async client's task methods are generated from the sync ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
+
+from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
+from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
+from .images import ImageRef, is_image_input, prepare_images
+from .models import FAMILIES, Family, ModelInfo
+from .options import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_path_or_str,
+    check_str,
+    check_url,
+)
+from .results import Result
+from .tasks import THINKING_MAX_TOKENS, TaskSpec, build_prompt, parse_answer, resolve_task, validate_params
+from .thinking import split_thinking
+
+__all__ = ["CallOptions", "ImageBatch", "Privacy"]
+
+#: A batch of images: a list or tuple of anything :data:`~qwen_vlm.images.ImageInput` accepts.
+ImageBatch = list[Any] | tuple[Any, ...]
+Privacy = Literal["allow", "deny", "zdr"]
+
+
+class CallOptions(TypedDict, total=False):
+    """Options every task method takes as keyword arguments.
+
+    Attributes:
+        max_tokens: Token budget, reasoning included (default: per task; 4096 when thinking is on).
+        temperature: Sampling temperature from 0 to 2 (default: greedy).
+        enable_thinking: Switch reasoning on or off on models that support it (default: the model's own
+            default locally, off on remote servers).
+        strict: Raise per-image failures (``OutputParseError``, ``BackendError``) instead of recording them
+            on the result's ``error``.
+        progress: Show a tqdm progress bar (default: for batches, in notebooks and terminals).
+    """
+
+    max_tokens: int
+    temperature: float
+    enable_thinking: bool
+    strict: bool
+    progress: bool
+
+
+def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
+    show = (
+        progress
+        if progress is not None
+        else (total > 1 and ("ipykernel" in sys.modules or sys.stderr.isatty()))
+    )
+    if not show:
+        return None
+    import importlib.util
+
+    if "ipykernel" in sys.modules and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]  # a widget (the `notebook` extra)
+    else:
+        # Text bar: tqdm.auto without ipywidgets warns "IProgress not found" in every notebook.
+        from tqdm.std import tqdm  # type: ignore[import-untyped]
+    return tqdm(total=total, desc=desc, unit="img")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One call's work: its task, parameters, images and requests.
+
+    ``refs`` holds every input in order; ``requests`` only those that could be read, ``positions[k]``
+    being the input position of ``requests[k]``. Inputs that could not be read (in a list) have their
+    :class:`ImageError` in ``ref.error`` and get a failed result without anything being sent.
+    """
+
+    spec: TaskSpec
+    params: dict[str, Any]
+    inputs: list[Any]
+    refs: list[ImageRef]
+    requests: list[GenerationRequest]
+    positions: list[int]
+    single: bool
+    strict: bool
+    progress: bool | None
+    max_tokens: int
+
+    def chunks(self, size: int) -> list[list[int]]:
+        indices = list(range(len(self.requests)))
+        return [indices[i : i + size] for i in range(0, len(indices), max(1, size))]
+
+
+def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
+    if schema is not None and output_structure is not None:
+        raise ConfigurationError("extract takes schema= or output_structure= (the same thing), not both")
+    return {"schema": schema if schema is not None else output_structure}
+
+
+def _for_image(exc: QwenVLMError, index: int | None) -> QwenVLMError:
+    """A copy of ``exc`` that names one image (errors shared by a chunk are copied, never mutated)."""
+    if exc.index == index:
+        return exc
+    copy = exc.__class__.__new__(exc.__class__)
+    copy.__dict__.update(exc.__dict__)
+    copy.args = exc.args
+    copy.__cause__ = exc.__cause__
+    copy.__traceback__ = exc.__traceback__
+    copy.index = index
+    return copy
+
+
+class _ClientCore:
+    """State and logic shared by the sync and async clients."""
+
+    _backend: Backend
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        backend: str | Backend = "local",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        privacy: Privacy | None = None,
+        max_concurrent_requests: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        family: Family | None = None,
+        max_tokens: int | None = None,
+        **backend_options: Any,
+    ) -> None:
+        self._default_max_tokens = check_int("max_tokens", max_tokens)
+        model = check_path_or_str("model", model)
+        check_choice("family", family, tuple(FAMILIES))
+        check_choice("privacy", privacy, ("allow", "deny", "zdr"))
+        check_int("max_concurrent_requests", max_concurrent_requests)
+        check_number("timeout", timeout, exclusive_minimum=True)
+        check_int("max_retries", max_retries, minimum=0)
+        check_str("api_key", api_key)
+        check_url("base_url", base_url)
+        check_str("device", device)
+        check_str("dtype", dtype)
+        if not isinstance(backend, str):
+            if not isinstance(backend, Backend):
+                raise ConfigurationError(
+                    f"backend must be 'local', 'openrouter', 'openai' or a Backend object, got {backend!r}"
+                )
+            given = {k: v for k, v in (("model", model), ("api_key", api_key), ("base_url", base_url)) if v}
+            if given or backend_options:
+                raise ConfigurationError(
+                    f"options {sorted([*given, *backend_options])} do not apply when a Backend object "
+                    "is passed; configure the backend itself"
+                )
+            self._backend = backend
+            return
+        options: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "privacy": privacy,
+            "max_concurrent_requests": max_concurrent_requests,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "device": device,
+            "dtype": dtype,
+            "family": family,
+        }
+        options = {k: v for k, v in options.items() if v is not None}
+        options.update(backend_options)
+        self._backend = create_backend(backend, model, **options)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def backend(self) -> Backend:
+        """The backend serving this client."""
+        return self._backend
+
+    @property
+    def model(self) -> str:
+        """The model id."""
+        return self._backend.info.id
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the SDK knows about the model (family, coordinates, thinking support)."""
+        return self._backend.info
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, backend={type(self._backend).__name__})"
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
+        unknown = set(options) - set(CallOptions.__annotations__)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option(s) {sorted(unknown)}; per-call options are "
+                f"{', '.join(CallOptions.__annotations__)}"
+            )
+        max_tokens = check_int("max_tokens", options.get("max_tokens"))
+        temperature = check_number("temperature", options.get("temperature"), maximum=2.0)
+        enable_thinking = check_bool("enable_thinking", options.get("enable_thinking"))
+        strict = bool(check_bool("strict", options.get("strict")))
+        progress = check_bool("progress", options.get("progress"))
+        spec = resolve_task(task)
+        checked = validate_params(spec, params)
+        info = self._backend.info
+        if not info.vision:
+            raise ConfigurationError(f"model {info.id!r} is text-only and cannot run image tasks")
+        if enable_thinking and info.thinking == "none":
+            raise ConfigurationError(
+                f"model {info.id!r} has no thinking mode; drop enable_thinking or pick a Qwen3.5/3.6 "
+                "or -Thinking model"
+            )
+        if (
+            enable_thinking is False
+            and info.thinking == "always"
+            and not getattr(self._backend, "ignores_thinking_off", False)
+        ):
+            raise ConfigurationError(
+                f"model {info.id!r} always thinks; enable_thinking=False is not possible"
+            )
+        single = is_image_input(images)
+        if single:
+            items: list[Any] = [images]
+        elif isinstance(images, (list, tuple)):
+            items = list(images)
+        else:
+            raise ConfigurationError(f"expected an image or a list of images, got {type(images).__name__}")
+        # In a list, an unreadable image is that image's failed result (unless strict=True, which
+        # refuses to send anything); a single unreadable image raises.
+        keep_going = not single and not strict
+        refs = prepare_images(items, single=single, keep_going=keep_going)
+        if spec.needs_geometry or not getattr(self._backend, "accepts_urls", False):
+            for ref in refs:
+                if ref.error is not None:
+                    continue
+                try:
+                    ref.pil()  # download URLs now, so a bad one fails before anything is sent
+                except ImageError as exc:
+                    if not keep_going:
+                        exc.whole_call = True
+                        raise
+                    ref.error = exc
+        prompt, json_schema = build_prompt(spec, checked)
+        thinking_on = enable_thinking if enable_thinking is not None else info.thinking_default
+        budget = (
+            max_tokens
+            or self._default_max_tokens
+            or (max(spec.max_tokens, THINKING_MAX_TOKENS) if thinking_on else spec.max_tokens)
+        )
+        positions = [i for i, ref in enumerate(refs) if ref.error is None]
+        requests = [
+            GenerationRequest(
+                image=refs[i],
+                prompt=prompt,
+                max_tokens=budget,
+                temperature=temperature,
+                enable_thinking=enable_thinking,
+                json_schema=json_schema,
+                needs_geometry=spec.needs_geometry,
+                task=spec.name,
+            )
+            for i in positions
+        ]
+        return _Plan(spec, checked, items, refs, requests, positions, single, strict, progress, budget)
+
+    # ------------------------------------------------------------------ results
+    def _settle(
+        self, batch: list[GenerationRequest], outcome: list[GenerationResponse] | BaseException
+    ) -> list[GenerationResponse]:
+        """One chunk's responses: whole-call errors re-raised, anything else marked on each image."""
+        if isinstance(outcome, BaseException):
+            if isinstance(outcome, QwenVLMError) and outcome.whole_call:
+                raise outcome
+            return self._failed(len(batch), outcome)  # a backend bug must not lose other images' work
+        if len(outcome) != len(batch):
+            error = BackendError(f"backend returned {len(outcome)} responses for {len(batch)} requests")
+            return self._failed(len(batch), error)
+        return outcome
+
+    @staticmethod
+    def _failed(count: int, exc: BaseException) -> list[GenerationResponse]:
+        if isinstance(exc, QwenVLMError):
+            error: QwenVLMError = exc
+        else:
+            error = BackendError(f"unexpected {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+        return [GenerationResponse(text="", error=_for_image(error, None)) for _ in range(count)]
+
+    def _result(self, plan: _Plan, ref: ImageRef, response: GenerationResponse) -> Result:
+        """One image's result; never raises (a failure of any kind is recorded on the result)."""
+        info = self._backend.info
+        thinking, answer = split_thinking(response.text)
+        if response.thinking:
+            thinking = response.thinking if thinking is None else f"{response.thinking}\n{thinking}"
+        error = response.error
+        image_size = None
+        # Coordinates need the original size: always known for grounding (pixels were loaded up front),
+        # and for OCR answers with located text whenever the pixels are in memory.
+        if error is None and (plan.spec.needs_geometry or ref.loaded):
+            try:
+                image_size = ref.size
+            except ImageError as exc:
+                error = exc
+        result = parse_answer(
+            plan.spec,
+            answer,
+            info,
+            plan.params,
+            thinking=thinking,
+            image_size=image_size,
+            input_size=response.input_size,
+            usage=response.usage,
+            error=None if error is None else _for_image(error, ref.index),
+            finish_reason=response.finish_reason,
+            max_tokens=plan.max_tokens,
+            source=plan.inputs[ref.index or 0],
+        )
+        if result.exception is not None and result.exception.index is None:
+            result.exception.index = ref.index  # a parse error: made for this result alone
+        return result
+
+    def _finish(self, plan: _Plan, responses: list[GenerationResponse]) -> Any:
+        by_position = dict(zip(plan.positions, responses, strict=True))
+        results: list[Result] = []
+        for i, ref in enumerate(plan.refs):
+            response = by_position.get(i)
+            if response is None:  # unreadable input: nothing was sent
+                response = GenerationResponse(text="", error=ref.error or ImageError("not read", ref.index))
+            results.append(self._result(plan, ref, response))
+        if plan.strict:
+            failed = [i for i, r in enumerate(results) if r.exception is not None]
+            if failed and plan.single:
+                raise results[0].exception  # type: ignore[misc]
+            if failed:
+                exceptions = [results[i].exception for i in failed]
+                raise BatchError(results, failed, [e for e in exceptions if e is not None])
+        return results[0] if plan.single else results

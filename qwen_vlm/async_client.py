@@ -1,0 +1,319 @@
+"""The asynchronous client, :class:`AsyncQwenVLM`: the same constructor and methods as coroutines.
+
+Requests run as asyncio tasks (remote backends) or in a worker thread (local backend). The task methods
+between ``<twin:begin>`` and ``<twin:end>`` are generated from :class:`~qwen_vlm.QwenVLM`'s by
+``scripts/generate_async_client.py`` — edit those in ``client.py`` and re-run it; a test fails when this
+file is stale, so the twins cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, overload
+
+from typing_extensions import Unpack
+
+from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _progress_bar, _schema_param
+from .backends import GenerationResponse
+from .images import ImageInput
+from .results import Classification, Detections, Extraction, MultiLabelClassification, Points, TextResult
+from .tasks.extraction import Schema
+
+__all__ = ["AsyncQwenVLM"]
+
+
+class AsyncQwenVLM(_ClientCore):
+    """The async twin of :class:`QwenVLM`: same constructor, same methods, as coroutines.
+
+    Example:
+        >>> vlm = AsyncQwenVLM("qwen/qwen3-vl-8b-instruct", backend="openrouter")   # doctest: +SKIP
+        >>> results = await vlm.detect(images, ["car"])                              # doctest: +SKIP
+    """
+
+    async def _execute(self, plan: _Plan) -> list[GenerationResponse]:
+        import asyncio
+
+        backend = self._backend
+        chunks = plan.chunks(backend.max_batch_size)
+        semaphore = asyncio.Semaphore(max(1, backend.max_concurrency))
+        bar = _progress_bar(len(plan.requests), plan.progress, plan.spec.method)
+
+        async def run(chunk: list[int]) -> list[GenerationResponse]:
+            batch = [plan.requests[i] for i in chunk]
+            outcome: list[GenerationResponse] | BaseException
+            async with semaphore:
+                try:
+                    outcome = await backend.agenerate(batch)
+                except Exception as exc:
+                    outcome = exc
+            out = self._settle(batch, outcome)
+            if bar is not None:
+                bar.update(len(chunk))
+            return out
+
+        tasks = [asyncio.ensure_future(run(chunk)) for chunk in chunks]
+        try:
+            outs = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        return [response for out in outs for response in out]
+
+    async def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
+        import asyncio
+
+        plan = await asyncio.to_thread(self._plan, task, images, params, options)
+        if not plan.refs:
+            return []
+        return self._finish(plan, await self._execute(plan))
+
+    # <twin:begin> generated from client.py by scripts/generate_async_client.py: do not edit
+    @overload
+    async def prompt(
+        self, image: ImageBatch, text: str, **options: Unpack[CallOptions]
+    ) -> list[TextResult]: ...
+    @overload
+    async def prompt(self, image: ImageInput, text: str, **options: Unpack[CallOptions]) -> TextResult: ...
+    async def prompt(self, image: Any, text: str, **options: Unpack[CallOptions]) -> Any:
+        """Send your own prompt with the image ("unconstrained").
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            text: The prompt, sent unchanged after the image.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`TextResult`.
+            (A list of them for a list of images.)
+        """
+        return await self._call("unconstrained", image, {"text": text}, options)
+
+    @overload
+    async def ocr(self, image: ImageBatch, **options: Unpack[CallOptions]) -> list[TextResult]: ...
+    @overload
+    async def ocr(self, image: ImageInput, **options: Unpack[CallOptions]) -> TextResult: ...
+    async def ocr(self, image: Any, **options: Unpack[CallOptions]) -> Any:
+        """Read all text in the image, in reading order.
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`TextResult`; ``regions`` holds located text when the model gave boxes.
+            (A list of them for a list of images.)
+        """
+        return await self._call("ocr", image, {}, options)
+
+    @overload
+    async def ask(
+        self, image: ImageBatch, question: str, **options: Unpack[CallOptions]
+    ) -> list[TextResult]: ...
+    @overload
+    async def ask(self, image: ImageInput, question: str, **options: Unpack[CallOptions]) -> TextResult: ...
+    async def ask(self, image: Any, question: str, **options: Unpack[CallOptions]) -> Any:
+        """Answer a question about the image ("visual-question-answering").
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            question: The question, sent unchanged after the image.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`TextResult`.
+            (A list of them for a list of images.)
+        """
+        return await self._call("visual-question-answering", image, {"question": question}, options)
+
+    @overload
+    async def caption(
+        self, image: ImageBatch, detailed: bool = False, **options: Unpack[CallOptions]
+    ) -> list[TextResult]: ...
+    @overload
+    async def caption(
+        self, image: ImageInput, detailed: bool = False, **options: Unpack[CallOptions]
+    ) -> TextResult: ...
+    async def caption(self, image: Any, detailed: bool = False, **options: Unpack[CallOptions]) -> Any:
+        """Describe the image: one sentence, or a detailed paragraph.
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            detailed: A paragraph ("detailed-caption") instead of one sentence ("caption").
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`TextResult`.
+            (A list of them for a list of images.)
+        """
+        return await self._call(
+            "detailed-caption" if detailed else "caption", image, {"detailed": detailed}, options
+        )
+
+    @overload
+    async def classify(
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
+    ) -> list[Classification]: ...
+    @overload
+    async def classify(
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
+    ) -> Classification: ...
+    async def classify(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
+        """Pick the one class that fits the image.
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            classes: The candidate classes.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`Classification`; ``label`` is one of ``classes``, or ``None`` with ``error`` set.
+            (A list of them for a list of images.)
+        """
+        return await self._call("classification", image, {"classes": classes}, options)
+
+    @overload
+    async def classify_multi(
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
+    ) -> list[MultiLabelClassification]: ...
+    @overload
+    async def classify_multi(
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
+    ) -> MultiLabelClassification: ...
+    async def classify_multi(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
+        """Pick every class present in the image ("multi-label-classification").
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            classes: The candidate classes.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            A :class:`MultiLabelClassification`; ``labels`` is a subset of ``classes``.
+            (A list of them for a list of images.)
+        """
+        return await self._call("multi-label-classification", image, {"classes": classes}, options)
+
+    @overload
+    async def detect(
+        self, image: ImageBatch, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
+    ) -> list[Detections]: ...
+    @overload
+    async def detect(
+        self, image: ImageInput, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
+    ) -> Detections: ...
+    async def detect(
+        self, image: Any, classes: Sequence[str] | None = None, **options: Unpack[CallOptions]
+    ) -> Any:
+        """Detect objects: boxes in pixels of the original image, whatever the model family.
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            classes: What to look for; ``None`` detects prominent objects with free labels.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            :class:`Detections`, a sequence of :class:`Detection`.
+            (A list of them for a list of images.)
+        """
+        return await self._call("object-detection", image, {"classes": classes}, options)
+
+    @overload
+    async def point(
+        self, image: ImageBatch, classes: Sequence[str], **options: Unpack[CallOptions]
+    ) -> list[Points]: ...
+    @overload
+    async def point(
+        self, image: ImageInput, classes: Sequence[str], **options: Unpack[CallOptions]
+    ) -> Points: ...
+    async def point(self, image: Any, classes: Sequence[str], **options: Unpack[CallOptions]) -> Any:
+        """Locate each instance of ``classes`` as a point, in pixels of the original image.
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            classes: What to point at.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            :class:`Points`, a sequence of :class:`Point`.
+            (A list of them for a list of images.)
+        """
+        return await self._call("point", image, {"classes": classes}, options)
+
+    @overload
+    async def extract(
+        self,
+        image: ImageBatch,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
+    ) -> list[Extraction]: ...
+    @overload
+    async def extract(
+        self,
+        image: ImageInput,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Extraction: ...
+    async def extract(
+        self,
+        image: Any,
+        schema: Schema | None = None,
+        *,
+        output_structure: Schema | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Any:
+        """Extract structured data ("structured-answering").
+
+        Args:
+            image: One image, or a list of images (then a list of results, same order).
+            schema: ``{"field": "description", ...}``, a JSON schema (a dict with ``"properties"``), or a
+                pydantic model class (``data`` is then a validated instance).
+            output_structure: The seed block's name for ``schema`` (give one or the other).
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``
+                (see :class:`CallOptions`).
+
+        Returns:
+            An :class:`Extraction` whose ``data`` is a dict or the pydantic model.
+            (A list of them for a list of images.)
+        """
+        return await self._call(
+            "structured-answering", image, _schema_param(schema, output_structure), options
+        )
+
+    # <twin:end>
+
+    async def run(self, task: str, image: Any, **params: Any) -> Any:
+        """Async :meth:`QwenVLM.run`."""
+        options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
+        return await self._call(task, image, params, options)  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        """Release the backend's resources."""
+        import asyncio
+
+        await asyncio.to_thread(self._backend.close)
+
+    def close(self) -> None:
+        """Release the backend's resources."""
+        self._backend.close()
+
+    async def __aenter__(self) -> AsyncQwenVLM:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
