@@ -273,6 +273,24 @@ class _ClientCore:
         ]
         return _Plan(spec, checked, items, refs, requests, positions, single, strict, progress, budget)
 
+    def _stream_plan(self, task: str, image: Any, params: dict[str, Any]) -> tuple[_Plan, GenerationRequest]:
+        """Plan a streamed call: one image (a list is refused), every check as for a normal call."""
+        if not is_image_input(image):
+            raise ConfigurationError(
+                f"stream takes one image (got {type(image).__name__}); stream each image of a list in turn"
+            )
+        options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
+        plan = self._plan(task, image, params, options)  # type: ignore[arg-type]
+        return plan, plan.requests[0]
+
+    def _streamer(self) -> Any:
+        stream = getattr(self._backend, "stream", None)
+        if stream is None:
+            raise ConfigurationError(
+                f"{type(self._backend).__name__} cannot stream (it has no stream method)"
+            )
+        return stream
+
     # ------------------------------------------------------------------ results
     def _settle(
         self, batch: list[GenerationRequest], outcome: list[GenerationResponse] | BaseException

@@ -8,15 +8,16 @@ file is stale, so the twins cannot drift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, overload
 
 from typing_extensions import Unpack
 
 from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _progress_bar, _schema_param
-from .backends import GenerationResponse
+from .backends import GenerationRequest, GenerationResponse, StreamChunk
 from .images import ImageInput
 from .results import Classification, Detections, Extraction, MultiLabelClassification, Points, TextResult
+from .streaming import AsyncStream
 from .tasks.extraction import Schema
 
 __all__ = ["AsyncQwenVLM"]
@@ -302,6 +303,31 @@ class AsyncQwenVLM(_ClientCore):
         options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
         return await self._call(task, image, params, options)  # type: ignore[arg-type]
 
+    def stream(self, task: str, image: Any, **params: Any) -> AsyncStream[Any]:
+        """Async :meth:`QwenVLM.stream`: ``async for event in vlm.stream(...)``.
+
+        The image is read and the request sent when iteration starts (off the event loop); errors in the
+        parameters or the image are raised then.
+        """
+        import asyncio
+
+        holder: dict[str, _Plan] = {}
+
+        async def chunks() -> AsyncIterator[StreamChunk]:
+            plan, request = await asyncio.to_thread(self._stream_plan, task, image, dict(params))
+            holder["plan"] = plan
+            astream = getattr(self._backend, "astream", None)
+            source: AsyncGenerator[StreamChunk, None] = (
+                astream(request) if astream is not None else _in_thread(self._streamer(), request)
+            )
+            try:
+                async for chunk in source:
+                    yield chunk
+            finally:
+                await source.aclose()
+
+        return AsyncStream(chunks(), lambda response: self._finish(holder["plan"], [response]))
+
     async def aclose(self) -> None:
         """Release the backend's resources."""
         import asyncio
@@ -317,3 +343,22 @@ class AsyncQwenVLM(_ClientCore):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+async def _in_thread(
+    stream: Callable[[GenerationRequest], Iterator[StreamChunk]], request: GenerationRequest
+) -> AsyncGenerator[StreamChunk, None]:
+    """A backend's sync stream driven from a worker thread, one chunk at a time."""
+    import asyncio
+
+    chunks = await asyncio.to_thread(stream, request)
+    try:
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)

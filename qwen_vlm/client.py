@@ -18,6 +18,7 @@ from .backends import GenerationResponse
 from .errors import BackendError
 from .images import ImageInput
 from .results import Classification, Detections, Extraction, MultiLabelClassification, Points, TextResult
+from .streaming import Stream
 from .tasks.extraction import Schema
 
 __all__ = ["AsyncQwenVLM", "CallOptions", "ImageBatch", "QwenVLM"]
@@ -330,6 +331,34 @@ class QwenVLM(_ClientCore):
         """
         options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
         return self._call(task, image, params, options)  # type: ignore[arg-type]
+
+    def stream(self, task: str, image: Any, **params: Any) -> Stream[Any]:
+        """Stream one task's answer as it is generated; the typed result is there when it ends.
+
+        Args:
+            task: The task, as for :meth:`run` (``"caption"``, ``"ocr"``, ``"detect"``...).
+            image: One image (a list is refused: stream each in turn).
+            **params: The task's parameters and call options, as for :meth:`run`.
+
+        Returns:
+            A :class:`~qwen_vlm.streaming.Stream` of :class:`~qwen_vlm.streaming.StreamEvent`
+            (``kind`` ``"text"`` or ``"thinking"``); ``stream.result`` is the task's result once it has
+            ended. Breaking out of the loop, ``close()`` or leaving a ``with`` block stops the generation.
+
+        Raises:
+            ConfigurationError: For bad parameters, a list of images, or a backend that cannot stream.
+            ImageError: If the image cannot be read.
+            BackendError: If the request fails (retried only before the first event).
+
+        Example:
+            >>> with vlm.stream("caption", "photo.jpg", detailed=True) as stream:   # doctest: +SKIP
+            ...     for event in stream:
+            ...         if event.kind == "text":
+            ...             print(event.delta, end="", flush=True)
+        """
+        plan, request = self._stream_plan(task, image, params)
+        chunks = self._streamer()(request)
+        return Stream(chunks, lambda response: self._finish(plan, [response]))
 
     def close(self) -> None:
         """Release the backend's resources."""

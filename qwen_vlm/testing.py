@@ -16,15 +16,17 @@ Qwen-VL checkpoint to a directory, so the local backend can be exercised offline
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .backends.base import GenerationRequest, GenerationResponse
+from .backends.base import GenerationRequest, GenerationResponse, StreamChunk
 from .errors import QwenVLMError
 from .geometry import smart_resize
 from .models import REGISTRY, Family, ModelInfo, resolve_model
 from .results import Usage
+from .thinking import ThinkingSplitter
 
 if TYPE_CHECKING:
     from .tiny import build_tiny_checkpoint, scripted
@@ -137,6 +139,21 @@ class FakeBackend:
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
         """Async :meth:`generate`."""
         return self.generate(requests)
+
+    def stream(self, request: GenerationRequest) -> Iterator[StreamChunk]:
+        """Stream the scripted answer word by word (reasoning in ``<think>`` tags is separated)."""
+        (response,) = self.generate([request])
+        if response.error is not None:
+            raise response.error
+        splitter = ThinkingSplitter()
+        if response.thinking:
+            yield StreamChunk(thinking=response.thinking)
+        for word in re.findall(r"\S+\s*|\s+", response.text):
+            for kind, delta in splitter.feed(word):
+                yield StreamChunk(text=delta) if kind == "text" else StreamChunk(thinking=delta)
+        for kind, delta in splitter.close():
+            yield StreamChunk(text=delta) if kind == "text" else StreamChunk(thinking=delta)
+        yield StreamChunk(response=response)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -25,6 +25,41 @@ class Reply:
     body: Any = None  # a dict (sent as JSON) or a str (sent raw, e.g. malformed JSON)
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Server-sent events instead of a body: each dict is one `data:` event, then `data: [DONE]`.
+    events: list[Any] | None = None
+    event_delay: float = 0.0
+    drop_after: int | None = None  # close the connection after this many events, without [DONE]
+
+
+def chunk(
+    content: str | None = None,
+    *,
+    reasoning: str | None = None,
+    reasoning_field: str = "reasoning",
+    finish_reason: str | None = None,
+    usage: dict[str, int] | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One chat.completion.chunk event."""
+    delta: dict[str, Any] = {}
+    if content is not None:
+        delta["content"] = content
+    if reasoning is not None:
+        delta[reasoning_field] = reasoning
+    event: dict[str, Any] = {
+        "id": "chatcmpl-stream",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "qwen/test",
+        "choices": []
+        if usage is not None and content is None
+        else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        event["usage"] = usage
+    if error is not None:
+        event["error"] = error
+    return event
 
 
 def completion(
@@ -88,6 +123,8 @@ class ChatServer:
         self.files: dict[str, bytes] = {}  # served on GET, e.g. images for URL inputs
         # Like a real server that does not resize: prompt_tokens counts the image sent (28 px patches).
         self.count_image_tokens = True
+        self.streams_completed = 0
+        self.streams_closed_early = 0
         self._lock = threading.Lock()
         server = self
 
@@ -118,6 +155,9 @@ class ChatServer:
                     _count_image_tokens(body, reply)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.events is not None:
+                    self._stream(reply)
+                    return
                 payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body or {})
                 data = payload.encode()
                 try:
@@ -130,6 +170,34 @@ class ChatServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout)
+
+            def _stream(self, reply: Reply) -> None:
+                assert reply.events is not None
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    for k, event in enumerate(reply.events):
+                        if reply.drop_after is not None and k >= reply.drop_after:
+                            self.wfile.flush()
+                            self.connection.shutdown(2)  # the connection drops mid-stream
+                            return
+                        data = event if isinstance(event, str) else json.dumps(event)
+                        self.wfile.write(f"data: {data}\n\n".encode())
+                        self.wfile.flush()
+                        if reply.event_delay:
+                            time.sleep(reply.event_delay)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                    with server._lock:
+                        server.streams_completed += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    with server._lock:
+                        server.streams_closed_early += 1  # the client closed the stream
+                finally:
+                    self.close_connection = True
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..errors import ConfigurationError
-from .base import Backend, GenerationRequest, GenerationResponse
+from .base import Backend, GenerationRequest, GenerationResponse, StreamChunk
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "create_backend"]
+__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "StreamChunk", "create_backend"]
 
 BACKEND_NAMES = ("local", "openrouter", "openai")
 

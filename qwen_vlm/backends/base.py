@@ -18,6 +18,10 @@ Optional attributes the client looks for:
   client downloads every URL (and fails on a bad one) before sending anything.
 * ``ignores_thinking_off = True``: ``enable_thinking=False`` on an always-thinking model is tolerated
   rather than a :class:`~qwen_vlm.errors.ConfigurationError`.
+* ``stream(request)`` / ``astream(request)``: iterators of :class:`StreamChunk` for one request, the
+  last one carrying the whole :class:`GenerationResponse`. Closing the iterator must stop the generation
+  (or close the connection) at once. Without ``astream``, the async client drives ``stream`` in a worker
+  thread; without ``stream``, the backend cannot stream.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
     from ..errors import QwenVLMError
     from ..images import ImageRef
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResponse"]
+__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "StreamChunk"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,21 @@ class GenerationResponse:
     usage: Usage | None = None
     finish_reason: str | None = None
     error: QwenVLMError | None = None
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """A piece of a streamed answer.
+
+    Attributes:
+        text: New answer text (reasoning already separated).
+        thinking: New reasoning text.
+        response: On the last chunk only: the whole response, as :meth:`Backend.generate` would return it.
+    """
+
+    text: str = ""
+    thinking: str = ""
+    response: GenerationResponse | None = None
 
 
 @runtime_checkable

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import (
+    BackendError,
     ConfigurationError,
     MissingDependencyError,
     ModelNotFoundError,
@@ -27,8 +29,8 @@ from ..errors import (
 from ..models import FAMILIES, REGISTRY, Family, ModelInfo, family_from_model_type, resolve_model
 from ..options import check_bool, check_choice, check_int, check_mapping, check_path_or_str, check_str
 from ..results import Usage
-from ..thinking import split_thinking
-from .base import GenerationRequest, GenerationResponse
+from ..thinking import ThinkingSplitter, split_thinking
+from .base import GenerationRequest, GenerationResponse, StreamChunk
 
 __all__ = ["LocalBackend", "pick_device"]
 
@@ -402,10 +404,18 @@ class LocalBackend:
         )
         return inputs, texts
 
-    def _generate(self, requests: Sequence[GenerationRequest], images: list[Any]) -> list[GenerationResponse]:
+    def _generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        images: list[Any],
+        streaming: dict[str, Any] | None = None,
+        on_prompts: Callable[[list[str]], None] | None = None,
+    ) -> list[GenerationResponse]:
         torch = self._torch
         first = requests[0]
         inputs, texts = self._inputs(requests, images, first.enable_thinking)
+        if on_prompts is not None:
+            on_prompts(texts)
         device = self._model.device
         inputs = inputs.to(device)
         extra = self._generate_kwargs
@@ -419,7 +429,9 @@ class LocalBackend:
         )
         max_new = max(r.max_tokens for r in requests)
         with torch.inference_mode():
-            output = self._model.generate(**inputs, max_new_tokens=max_new, **sampling, **(extra or {}))
+            output = self._model.generate(
+                **inputs, max_new_tokens=max_new, **sampling, **(extra or {}), **(streaming or {})
+            )
         prompt_len = inputs["input_ids"].shape[1]
         generated = output[:, prompt_len:]
         tokenizer = self._processor.tokenizer
@@ -491,6 +503,15 @@ class LocalBackend:
                     responses[i] = response
         return [r for r in responses if r is not None]
 
+    def stream(self, request: GenerationRequest) -> Iterator[StreamChunk]:
+        """Stream one request: generation runs on a worker thread; closing the iterator stops it at once.
+
+        Raises:
+            ImageError: If the image cannot be read.
+        """
+        self.load()
+        return _LocalStream(self, request, request.image.pil())
+
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
         """Async :meth:`generate` (runs in a worker thread)."""
         import asyncio
@@ -504,3 +525,97 @@ class LocalBackend:
             self._processor = None
             if self._device and str(self._device).startswith("cuda"):
                 self._torch.cuda.empty_cache()
+
+
+class _LocalStream:
+    """One streamed local generation: a worker thread runs ``generate`` with a text streamer.
+
+    ``close()`` (also on ``break`` through :class:`~qwen_vlm.streaming.Stream`) sets a stopping criterion
+    that ends generation at the next token and waits for the worker, so the backend's lock is free when
+    it returns.
+    """
+
+    def __init__(self, backend: LocalBackend, request: GenerationRequest, image: Any) -> None:
+        tf = backend._transformers
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._pending: list[StreamChunk] = []
+        self._finished = False
+        self._splitter = ThinkingSplitter()
+        sink = self._queue
+
+        class QueueStreamer(tf.TextStreamer):  # type: ignore[misc, name-defined]
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                if text:
+                    sink.put(("text", text))
+
+        stop = self._stop
+
+        class StopWhenClosed(tf.StoppingCriteria):  # type: ignore[misc, name-defined]
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return backend._torch.full(
+                    (input_ids.shape[0],), stop.is_set(), dtype=backend._torch.bool, device=input_ids.device
+                )
+
+        streaming = {
+            "streamer": QueueStreamer(
+                backend._processor.tokenizer, skip_prompt=True, skip_special_tokens=False
+            ),
+            "stopping_criteria": tf.StoppingCriteriaList([StopWhenClosed()]),
+        }
+        self._thread = threading.Thread(
+            target=self._run, args=(backend, request, image, streaming), name="qwen-vlm-stream", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, backend: LocalBackend, request: GenerationRequest, image: Any, streaming: Any) -> None:
+        def on_prompts(texts: list[str]) -> None:
+            self._queue.put(("started", texts[0].rstrip().endswith("<think>")))
+
+        try:
+            with backend._lock:
+                if backend._model is None:
+                    raise BackendError("the model was closed")
+                response = backend._generate([request], [image], streaming, on_prompts)[0]
+            self._queue.put(("done", response))
+        except backend._torch.OutOfMemoryError as exc:
+            error = OutOfMemoryError(
+                f"out of memory while streaming: {str(exc).splitlines()[0]}", batch_size=1
+            )
+            self._queue.put(("error", error))
+        except QwenVLMError as exc:
+            self._queue.put(("error", exc))
+        except Exception as exc:  # anything else is reported to the reader, typed
+            self._queue.put(
+                ("error", BackendError(f"unexpected {type(exc).__name__} while streaming: {exc}"))
+            )
+
+    def __iter__(self) -> Iterator[StreamChunk]:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        while not self._pending:
+            if self._finished:
+                raise StopIteration
+            kind, value = self._queue.get()
+            if kind == "started":
+                self._splitter = ThinkingSplitter(thinking_started=value)
+            elif kind == "text":
+                self._pending = _chunks(self._splitter.feed(value))
+            elif kind == "done":
+                self._finished = True
+                self._pending = [*_chunks(self._splitter.close()), StreamChunk(response=value)]
+            else:
+                self._finished = True
+                raise value
+        return self._pending.pop(0)
+
+    def close(self) -> None:
+        """Stop the generation at the next token and wait until the backend is free again."""
+        self._stop.set()
+        self._finished = True
+        self._thread.join(timeout=30)
+
+
+def _chunks(pieces: list[tuple[str, str]]) -> list[StreamChunk]:
+    return [StreamChunk(text=d) if kind == "text" else StreamChunk(thinking=d) for kind, d in pieces]

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,7 +44,8 @@ from ..geometry import smart_resize
 from ..models import Family, resolve_model
 from ..options import check_bool, check_choice, check_int, check_mapping, check_number, check_str, check_url
 from ..results import Usage
-from .base import GenerationRequest, GenerationResponse
+from ..thinking import ThinkingSplitter
+from .base import GenerationRequest, GenerationResponse, StreamChunk
 from .servers import SERVERS, ServerName, ServerProfile, guess_server
 
 if TYPE_CHECKING:
@@ -626,6 +627,94 @@ class OpenAICompatibleBackend:
         except _Retryable as wrapped:
             return GenerationResponse(text="", input_size=size, error=wrapped.error)
 
+    # ------------------------------------------------------------------ streaming
+    def _stream_body(self, request: GenerationRequest) -> tuple[dict[str, Any], tuple[int, int] | None]:
+        body, size = self._prepare(request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        return body, size
+
+    def _open_error(self, exc: Exception, body: dict[str, Any]) -> Exception:
+        error = self._map_exception(exc)
+        if self._schema_fallback(error, body):
+            return _Resend()
+        return _as_retryable(error)
+
+    def stream(self, request: GenerationRequest) -> Iterator[StreamChunk]:
+        """Stream one request over server-sent events; retried only until the stream is open.
+
+        Raises:
+            BackendError: The typed error, when the request fails or the stream breaks off.
+        """
+        import tenacity
+
+        body, size = self._stream_body(request)
+        client = self._sync_client()
+
+        def attempt() -> Any:
+            try:
+                return client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._open_error(exc, body)
+                if isinstance(error, _Resend):
+                    return attempt()
+                raise error from None
+
+        try:
+            opened = tenacity.Retrying(**self._retrying())(attempt)
+        except _Retryable as wrapped:
+            raise wrapped.error from None
+        return self._read_stream(opened, request, size)
+
+    def _read_stream(self, opened: Any, request: GenerationRequest, size: Any) -> Iterator[StreamChunk]:
+        reader = _SSEReader(self, request, size)
+        try:
+            for chunk in opened:
+                yield from reader.feed(chunk)
+        except QwenVLMError:
+            raise
+        except Exception as exc:
+            raise reader.broken(exc) from None
+        finally:
+            opened.close()
+        yield from reader.finish()
+
+    async def astream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """Async :meth:`stream`, on ``AsyncOpenAI``; encoding runs off the event loop."""
+        import asyncio
+
+        import tenacity
+
+        body, size = await asyncio.to_thread(self._stream_body, request)
+        client = self._async_client()
+
+        async def attempt() -> Any:
+            try:
+                return await client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._open_error(exc, body)
+                if isinstance(error, _Resend):
+                    return await attempt()
+                raise error from None
+
+        try:
+            opened: Any = await tenacity.AsyncRetrying(**self._retrying())(attempt)
+        except _Retryable as wrapped:
+            raise wrapped.error from None
+        reader = _SSEReader(self, request, size)
+        try:
+            async for chunk in opened:
+                for piece in reader.feed(chunk):
+                    yield piece
+        except QwenVLMError:
+            raise
+        except Exception as exc:
+            raise reader.broken(exc) from None
+        finally:
+            await opened.close()
+        for piece in reader.finish():
+            yield piece
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
         """Send each request (the client runs several calls in parallel), one response per request."""
         return [self._guard(self._one, r) for r in requests]
@@ -659,6 +748,94 @@ class OpenAICompatibleBackend:
                 self._sync.close()
                 self._sync = None
             self._async = None  # AsyncOpenAI's pool closes with its event loop
+
+
+class _Resend(Exception):
+    """Internal: resend the request (the server refused response_format; it was removed)."""
+
+
+class _SSEReader:
+    """Turns chat-completion chunks into :class:`StreamChunk` objects and, at the end, the response."""
+
+    def __init__(self, backend: OpenAICompatibleBackend, request: GenerationRequest, size: Any) -> None:
+        self.backend = backend
+        self.request = request
+        self.size = size
+        self.splitter = ThinkingSplitter()
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+
+    def feed(self, chunk: Any) -> list[StreamChunk]:
+        backend = self.backend
+        extra = getattr(chunk, "model_extra", None) or {}
+        error = extra.get("error") if isinstance(extra, dict) else None
+        if error:
+            code = error.get("code") if isinstance(error, dict) else None
+            message = backend._scrub(_body_message({"error": error}, str(error)))
+            raise _status_error(code if isinstance(code, int) else 502, f"mid-stream: {message}")
+        if getattr(chunk, "usage", None) is not None:
+            self.usage = _usage(chunk.usage)
+        out: list[StreamChunk] = []
+        for choice in getattr(chunk, "choices", None) or []:
+            delta = getattr(choice, "delta", None)
+            delta_extra = getattr(delta, "model_extra", None) or {}
+            for field in backend._server.reasoning_fields:
+                value = delta_extra.get(field) if isinstance(delta_extra, dict) else None
+                if isinstance(value, str) and value:
+                    self.reasoning.append(value)
+                    out.append(StreamChunk(thinking=value))
+                    break
+            content = getattr(delta, "content", None)
+            if isinstance(content, str) and content:
+                self.content.append(content)
+                out.extend(_pieces(self.splitter.feed(content)))
+            if getattr(choice, "finish_reason", None):
+                self.finish_reason = choice.finish_reason
+                if choice.finish_reason == "error":
+                    raise ServerError("the server reported an error mid-stream (finish_reason: error)")
+        return out
+
+    def broken(self, exc: Exception) -> BackendError:
+        openai = self.backend._openai
+        scrub = self.backend._scrub
+        if isinstance(exc, openai.APIStatusError):
+            return self.backend._map_exception(exc)
+        if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
+            # The SDK raises this for an error event inside the stream (OpenRouter's mid-stream errors).
+            message = _body_message(getattr(exc, "body", None), str(exc))
+            return ServerError(scrub(f"the server reported an error mid-stream: {message}"))
+        return ServerError(scrub(f"the stream broke off: {type(exc).__name__}: {exc}"))
+
+    def finish(self) -> list[StreamChunk]:
+        if self.finish_reason is None:
+            # Every server ends a stream with a finish_reason; a connection that closes before it has
+            # dropped mid-answer (the SDK sees a clean end of the event stream).
+            raise ServerError("the stream broke off before the answer ended (no finish_reason was sent)")
+        text = "".join(self.content)
+        thinking = "".join(self.reasoning) or None
+        error: QwenVLMError | None = None
+        if not text and self.finish_reason == "length":
+            error = TokenLimitError(
+                "the token budget (max_tokens) ran out before any answer; raise max_tokens"
+            )
+        else:
+            resized = self.backend._resized(self.request, self.usage, self.size)
+            error = ImageResizedError(resized) if resized else None
+        response = GenerationResponse(
+            text=text,
+            thinking=thinking,
+            input_size=self.size,
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            error=error,
+        )
+        return [*_pieces(self.splitter.close()), StreamChunk(response=response)]
+
+
+def _pieces(pieces: list[tuple[str, str]]) -> list[StreamChunk]:
+    return [StreamChunk(text=d) if kind == "text" else StreamChunk(thinking=d) for kind, d in pieces]
 
 
 def _as_retryable(error: BackendError) -> Exception:
