@@ -17,6 +17,7 @@ before the first event.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -125,6 +126,11 @@ class Stream(Generic[R]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __del__(self) -> None:
+        # `for event in vlm.stream(...): break` drops the stream at once: stop the generation then too.
+        with contextlib.suppress(Exception):  # never raise from a finaliser
+            self.close()
 
 
 class AsyncStream(Generic[R]):

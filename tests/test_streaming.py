@@ -115,6 +115,16 @@ def test_breaking_out_stops_local_generation_at_once(tiny: dict[str, Path]) -> N
     assert isinstance(again, TextResult)
 
 
+def test_breaking_out_of_a_bare_for_loop_stops_too(tiny: dict[str, Path]) -> None:
+    vlm = local(tiny["plain"], " ".join(f"word{k}" for k in range(150)))
+    backend: Any = vlm.backend
+    for event in vlm.stream("caption", IMG, max_tokens=400):
+        assert event.kind == "text"
+        break  # no `with`: the dropped stream stops the generation
+    assert backend._lock.acquire(timeout=0.1)
+    backend._lock.release()
+
+
 async def test_local_async_stream(tiny: dict[str, Path]) -> None:
     from qwen_vlm.tiny import scripted
 
