@@ -283,6 +283,22 @@ class _ClientCore:
         plan = self._plan(task, image, params, options)  # type: ignore[arg-type]
         return plan, plan.requests[0]
 
+    def _check_stream_call(self, task: str, image: Any, params: dict[str, Any]) -> None:
+        """The cheap checks of a streamed call (no image is read): task, parameters, options, backend."""
+        if not is_image_input(image):
+            raise ConfigurationError(
+                f"stream takes one image (got {type(image).__name__}); stream each image of a list in turn"
+            )
+        options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
+        check_int("max_tokens", options.get("max_tokens"))
+        check_number("temperature", options.get("temperature"), maximum=2.0)
+        check_bool("enable_thinking", options.get("enable_thinking"))
+        validate_params(resolve_task(task), params)
+        if getattr(self._backend, "stream", None) is None and getattr(self._backend, "astream", None) is None:
+            raise ConfigurationError(
+                f"{type(self._backend).__name__} cannot stream (it has no stream method)"
+            )
+
     def _streamer(self) -> Any:
         stream = getattr(self._backend, "stream", None)
         if stream is None:

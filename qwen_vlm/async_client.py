@@ -306,11 +306,12 @@ class AsyncQwenVLM(_ClientCore):
     def stream(self, task: str, image: Any, **params: Any) -> AsyncStream[Any]:
         """Async :meth:`QwenVLM.stream`: ``async for event in vlm.stream(...)``.
 
-        The image is read and the request sent when iteration starts (off the event loop); errors in the
-        parameters or the image are raised then.
+        The task, its parameters and the options are checked here; the image is read and the request
+        sent when iteration starts (off the event loop), so an unreadable image raises then.
         """
         import asyncio
 
+        self._check_stream_call(task, image, dict(params))
         holder: dict[str, _Plan] = {}
 
         async def chunks() -> AsyncIterator[StreamChunk]:

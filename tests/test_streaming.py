@@ -50,6 +50,16 @@ def test_stream_refuses_lists_and_backends_that_cannot_stream() -> None:
         _ = QwenVLM(backend=FakeBackend("x y")).stream("caption", IMG).result
 
 
+def test_async_stream_checks_its_parameters_at_the_call() -> None:
+    vlm = AsyncQwenVLM(backend=FakeBackend("x"))
+    with pytest.raises(ConfigurationError, match="classify needs classes"):
+        vlm.stream("classify", IMG)
+    with pytest.raises(ConfigurationError, match="stream takes one image"):
+        vlm.stream("caption", [IMG])
+    with pytest.raises(ConfigurationError, match="temperature"):
+        vlm.stream("caption", IMG, temperature=5)
+
+
 async def test_fake_backend_async_stream() -> None:
     vlm = AsyncQwenVLM(backend=FakeBackend('[{"bbox_2d": [0, 0, 500, 500], "label": "cat"}]'))
     stream = vlm.stream("detect", IMG, classes=["cat"])
