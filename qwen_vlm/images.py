@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -177,6 +178,9 @@ def _from_data_url(url: str, index: int | None) -> Image.Image:
     return _decode(data, "the data: URL", index)
 
 
+_OTHER_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")
+
+
 def check_url(url: str, index: int | None) -> None:
     """Refuse a malformed http(s) URL before anything is sent or downloaded.
 
@@ -294,7 +298,14 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
             if lowered.startswith(("http://", "https://")):
                 return _decode(_download(text, index), f"the download from {text[:100]}", index)
         if not text.strip():
-            raise ImageError("the path is an empty string; pass the path of an image file", index)
+            raise ImageError("the path is empty (or only spaces); pass the path of an image file", index)
+        scheme = _OTHER_SCHEME.match(text)
+        if scheme is not None and isinstance(image, str):
+            raise ImageError(
+                f"unsupported URL scheme {scheme.group(1)!r} in {text[:100]!r}; "
+                "pass an http(s) or data: URL, or a local path",
+                index,
+            )
         shown = text if len(text) <= 120 else text[:117] + "..."
         return _decode(_read_file(text, index), f"file {shown!r}", index)
     raise ImageError(

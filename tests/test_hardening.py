@@ -92,7 +92,10 @@ IMAGE_CASES: list[Case] = [
         r"cannot read file 'aaaa.*File name too long",
     ),
     ("path-nul-byte", _image_call("a\x00b.jpg"), ImageError, r"'a\\x00b\.jpg'"),
-    ("path-empty", _image_call(""), ImageError, r"empty string"),
+    ("path-empty", _image_call(""), ImageError, r"the path is empty"),
+    ("path-spaces", _image_call("   "), ImageError, r"the path is empty \(or only spaces\)"),
+    ("url-ftp", _image_call("ftp://example.com/a.png"), ImageError, r"unsupported URL scheme 'ftp'"),
+    ("url-file", _image_call("file:///etc/passwd"), ImageError, r"unsupported URL scheme 'file'"),
     (
         "path-missing",
         _image_call(lambda t: str(t / "nope.jpg")),
