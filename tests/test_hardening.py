@@ -756,7 +756,7 @@ def test_one_image_of_each_failure_kind_among_good_ones(tmp_path: Path) -> None:
         RateLimitError("slow down", retry_after=7.0),
         "no json here",
         GenerationResponse(text='[{"bbox_2d": [1, 2', finish_reason="length"),
-        GenerationResponse(text=good, input_size=(0, 10)),  # a response that makes the parser divide by 0
+        GenerationResponse(text=good, input_size=(0, 10)),  # a malformed response (it would divide by 0)
         ValueError("backend bug"),
         good,
     ]
@@ -770,7 +770,7 @@ def test_one_image_of_each_failure_kind_among_good_ones(tmp_path: Path) -> None:
         "RateLimitError",
         "OutputParseError",
         "TruncatedOutputError",
-        "OutputParseError",
+        "BackendError",
         "QwenVLMError",
         "ImageError",
         None,
@@ -864,3 +864,24 @@ def test_local_backend_batch_with_a_file_deleted_mid_batch(
     assert isinstance(results[5].exception, ImageError) and results[5].exception.index == 5
     assert isinstance(results[9].exception, ImageError)
     assert all(r[0].xyxy == pytest.approx((16, 12, 48, 36)) for r in results if r.ok)
+
+
+def test_a_custom_backend_returning_malformed_responses_fails_only_those_images() -> None:
+    class Sloppy(FakeBackend):
+        def generate(self, requests: Any) -> Any:
+            out = super().generate(requests)
+            kind = len(self.requests) % 5
+            if kind == 1:
+                return [GenerationResponse(text=["not", "a", "string"])]  # type: ignore[arg-type]
+            if kind == 2:
+                return [GenerationResponse(text="[]", input_size=(0, 10))]
+            if kind == 3:
+                return ["just a string"]
+            if kind == 4:
+                return [GenerationResponse(text="", error=ValueError("raw"))]  # type: ignore[arg-type]
+            return out
+
+    results = QwenVLM(backend=Sloppy("[]")).detect([IMG] * 5)
+    assert [r.ok for r in results] == [False, False, False, False, True]
+    assert all("malformed response" in (r.error or "") for r in results[:4])
+    assert all(r.exception is not None and r.exception.index == k for k, r in enumerate(results[:4]))

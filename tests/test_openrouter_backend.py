@@ -677,3 +677,13 @@ print("done")
     )  # fmt: skip
     assert run.returncode == 0 and "done" in run.stdout, run.stderr
     assert "Task exception was never retrieved" not in run.stderr and "Event loop is closed" not in run.stderr
+
+
+def test_content_as_a_list_of_parts_is_read_as_text(server: ChatServer) -> None:
+    body = completion(None)
+    body["choices"][0]["message"]["content"] = [
+        {"type": "text", "text": "A red "},
+        {"type": "text", "text": "house."},
+    ]
+    server.script = lambda n, b: Reply(body=body)
+    assert client(server).caption(IMG).text == "A red house."

@@ -477,7 +477,7 @@ class OpenAICompatibleBackend:
             raise _Retryable(ServerError("the server returned no choices"))
         choice = choices[0]
         message = getattr(choice, "message", None)
-        content = getattr(message, "content", None)
+        content = _text_of(getattr(message, "content", None))
         finish = getattr(choice, "finish_reason", None)
         thinking = None
         message_extra = getattr(message, "model_extra", None) or {}
@@ -832,6 +832,16 @@ class _SSEReader:
             error=error,
         )
         return [*_pieces(self.splitter.close()), StreamChunk(response=response)]
+
+
+def _text_of(content: Any) -> str | None:
+    """Message content as text: a string, or the text parts of a list of content parts."""
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
+        return "".join(p for p in parts if isinstance(p, str))
+    return str(content)
 
 
 def _pieces(pieces: list[tuple[str, str]]) -> list[StreamChunk]:
