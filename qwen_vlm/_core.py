@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
+from .backends.base import checked_response
 from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
 from .images import ImageRef, is_image_input, prepare_images
 from .models import FAMILIES, Family, ModelInfo
@@ -96,30 +97,6 @@ class _Plan:
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))
         return [indices[i : i + size] for i in range(0, len(indices), max(1, size))]
-
-
-def _checked(response: Any) -> GenerationResponse:
-    """A backend's response, or a failed one saying what was wrong with it (a custom backend's bug)."""
-    problem = None
-    if not isinstance(response, GenerationResponse):
-        problem = f"a {type(response).__name__} instead of a GenerationResponse"
-    elif not isinstance(response.text, str):
-        problem = f"text is a {type(response.text).__name__}"
-    elif response.thinking is not None and not isinstance(response.thinking, str):
-        problem = f"thinking is a {type(response.thinking).__name__}"
-    elif response.error is not None and not isinstance(response.error, QwenVLMError):
-        problem = f"error is a {type(response.error).__name__}, not a QwenVLMError"
-    elif response.input_size is not None and not (
-        isinstance(response.input_size, tuple)
-        and len(response.input_size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in response.input_size)
-    ):
-        problem = f"input_size is {response.input_size!r}"
-    if problem is None:
-        return response  # type: ignore[no-any-return]
-    return GenerationResponse(
-        text="", error=BackendError(f"the backend returned a malformed response: {problem}")
-    )
 
 
 def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
@@ -344,7 +321,7 @@ class _ClientCore:
             count = len(outcome) if isinstance(outcome, list) else type(outcome).__name__
             error = BackendError(f"backend returned {count} responses for {len(batch)} requests")
             return self._failed(len(batch), error)
-        return [_checked(response) for response in outcome]
+        return [checked_response(response) for response in outcome]
 
     @staticmethod
     def _failed(count: int, exc: BaseException) -> list[GenerationResponse]:

@@ -30,14 +30,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..errors import BackendError, QwenVLMError
 from ..models import ModelInfo
 from ..results import Usage
 
 if TYPE_CHECKING:
-    from ..errors import QwenVLMError
     from ..images import ImageRef
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "StreamChunk"]
+__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "StreamChunk", "checked_response"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,30 @@ class StreamChunk:
     text: str = ""
     thinking: str = ""
     response: GenerationResponse | None = None
+
+
+def checked_response(response: Any) -> GenerationResponse:
+    """A backend's response, or a failed one saying what was wrong with it (a custom backend's bug)."""
+    problem = None
+    if not isinstance(response, GenerationResponse):
+        problem = f"a {type(response).__name__} instead of a GenerationResponse"
+    elif not isinstance(response.text, str):
+        problem = f"text is a {type(response.text).__name__}"
+    elif response.thinking is not None and not isinstance(response.thinking, str):
+        problem = f"thinking is a {type(response.thinking).__name__}"
+    elif response.error is not None and not isinstance(response.error, QwenVLMError):
+        problem = f"error is a {type(response.error).__name__}, not a QwenVLMError"
+    elif response.input_size is not None and not (
+        isinstance(response.input_size, tuple)
+        and len(response.input_size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in response.input_size)
+    ):
+        problem = f"input_size is {response.input_size!r}"
+    if problem is None:
+        return response  # type: ignore[no-any-return]
+    return GenerationResponse(
+        text="", error=BackendError(f"the backend returned a malformed response: {problem}")
+    )
 
 
 @runtime_checkable
