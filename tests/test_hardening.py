@@ -607,7 +607,16 @@ def test_finish_reason_length_turns_a_parse_failure_into_a_truncation_error() ->
     response = GenerationResponse(text='[{"bbox_2d": [1,', finish_reason="length")
     result = QwenVLM(backend=FakeBackend([response])).detect(IMG, ["cat"], max_tokens=7)
     assert result.truncated and isinstance(result.exception, TruncatedOutputError)
-    assert "max_tokens=7" in (result.error or "")
+    assert (
+        result.error
+        == "the answer was cut off at max_tokens=7 before it held a complete result; raise max_tokens"
+    )
+    garbled = GenerationResponse(text="no json at all", finish_reason="length")
+    other = QwenVLM(backend=FakeBackend([garbled])).detect(IMG, ["cat"], max_tokens=7)
+    assert other.error == (
+        "the answer was cut off at max_tokens=7 before it could be read (the answer contains no JSON); "
+        "raise max_tokens"
+    )
 
 
 A, B, C = (

@@ -298,11 +298,15 @@ def parse_answer(
         and not isinstance(result.exception, BackendError)
     ):
         limit = f"max_tokens={max_tokens}" if max_tokens else "max_tokens"
-        cut = TruncatedOutputError(
-            f"the answer was cut off at {limit} before it could be read ({result.exception}); "
-            "raise max_tokens",
-            text,
-        )
+        if isinstance(result.exception, TruncatedOutputError):  # the parser already saw it was cut
+            message = f"the answer was cut off at {limit} before it held a complete result; raise max_tokens"
+        else:
+            message = (
+                f"the answer was cut off at {limit} before it could be read ({result.exception}); "
+                "raise max_tokens"
+            )
+        cut = TruncatedOutputError(message, text)
+        cut.index = result.exception.index
         result = replace(result, error=str(cut), exception=cut)
     return result
 
