@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .backends.base import GenerationRequest, GenerationResponse, StreamChunk
+from .backends.base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
 from .errors import QwenVLMError
 from .geometry import smart_resize
 from .models import REGISTRY, Family, ModelInfo, resolve_model
@@ -149,10 +149,8 @@ class FakeBackend:
         if response.thinking:
             yield StreamChunk(thinking=response.thinking)
         for word in re.findall(r"\S+\s*|\s+", response.text):
-            for kind, delta in splitter.feed(word):
-                yield StreamChunk(text=delta) if kind == "text" else StreamChunk(thinking=delta)
-        for kind, delta in splitter.close():
-            yield StreamChunk(text=delta) if kind == "text" else StreamChunk(thinking=delta)
+            yield from stream_chunks(splitter.feed(word))
+        yield from stream_chunks(splitter.close())
         yield StreamChunk(response=response)
 
     def close(self) -> None:

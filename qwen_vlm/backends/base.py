@@ -37,7 +37,14 @@ from ..results import Usage
 if TYPE_CHECKING:
     from ..images import ImageRef
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "StreamChunk", "checked_response"]
+__all__ = [
+    "Backend",
+    "GenerationRequest",
+    "GenerationResponse",
+    "StreamChunk",
+    "checked_response",
+    "stream_chunks",
+]
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,11 @@ def checked_response(response: Any) -> GenerationResponse:
     return GenerationResponse(
         text="", error=BackendError(f"the backend returned a malformed response: {problem}")
     )
+
+
+def stream_chunks(pieces: Sequence[tuple[str, str]]) -> list[StreamChunk]:
+    """Chunks from the ``("text" | "thinking", delta)`` pieces of a ThinkingSplitter."""
+    return [StreamChunk(text=d) if kind == "text" else StreamChunk(thinking=d) for kind, d in pieces]
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ from ..models import FAMILIES, REGISTRY, Family, ModelInfo, family_from_model_ty
 from ..options import check_bool, check_choice, check_int, check_mapping, check_path_or_str, check_str
 from ..results import Usage
 from ..thinking import ThinkingSplitter, split_thinking
-from .base import GenerationRequest, GenerationResponse, StreamChunk
+from .base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
 
 __all__ = ["LocalBackend", "pick_device"]
 
@@ -601,10 +601,10 @@ class _LocalStream:
             if kind == "started":
                 self._splitter = ThinkingSplitter(thinking_started=value)
             elif kind == "text":
-                self._pending = _chunks(self._splitter.feed(value))
+                self._pending = stream_chunks(self._splitter.feed(value))
             elif kind == "done":
                 self._finished = True
-                self._pending = [*_chunks(self._splitter.close()), StreamChunk(response=value)]
+                self._pending = [*stream_chunks(self._splitter.close()), StreamChunk(response=value)]
             else:
                 self._finished = True
                 raise value
@@ -615,7 +615,3 @@ class _LocalStream:
         self._stop.set()
         self._finished = True
         self._thread.join(timeout=30)
-
-
-def _chunks(pieces: list[tuple[str, str]]) -> list[StreamChunk]:
-    return [StreamChunk(text=d) if kind == "text" else StreamChunk(thinking=d) for kind, d in pieces]

@@ -45,7 +45,7 @@ from ..models import Family, resolve_model
 from ..options import check_bool, check_choice, check_int, check_mapping, check_number, check_str, check_url
 from ..results import Usage
 from ..thinking import ThinkingSplitter
-from .base import GenerationRequest, GenerationResponse, StreamChunk
+from .base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
 from .servers import SERVERS, ServerName, ServerProfile, guess_server
 
 if TYPE_CHECKING:
@@ -790,7 +790,7 @@ class _SSEReader:
             content = getattr(delta, "content", None)
             if isinstance(content, str) and content:
                 self.content.append(content)
-                out.extend(_pieces(self.splitter.feed(content)))
+                out.extend(stream_chunks(self.splitter.feed(content)))
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
                 if choice.finish_reason == "error":
@@ -831,7 +831,7 @@ class _SSEReader:
             finish_reason=self.finish_reason,
             error=error,
         )
-        return [*_pieces(self.splitter.close()), StreamChunk(response=response)]
+        return [*stream_chunks(self.splitter.close()), StreamChunk(response=response)]
 
 
 def _text_of(content: Any) -> str | None:
@@ -842,10 +842,6 @@ def _text_of(content: Any) -> str | None:
         parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
         return "".join(p for p in parts if isinstance(p, str))
     return str(content)
-
-
-def _pieces(pieces: list[tuple[str, str]]) -> list[StreamChunk]:
-    return [StreamChunk(text=d) if kind == "text" else StreamChunk(thinking=d) for kind, d in pieces]
 
 
 def _as_retryable(error: BackendError) -> Exception:
