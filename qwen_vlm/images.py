@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .options import url_problem
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -187,21 +188,9 @@ def check_url(url: str, index: int | None) -> None:
     Raises:
         ImageError: For a URL with no host, spaces or control characters, a bad port or IPv6 literal.
     """
-    from urllib.parse import urlsplit
-
-    shown = url if len(url) <= 100 else url[:97] + "..."
-    try:
-        parts = urlsplit(url)
-        problem = None
-        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-            problem = "it contains spaces or control characters (percent-encode them)"
-        elif not parts.hostname:
-            problem = "it has no host"
-        else:
-            parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError as exc:
-        problem = str(exc)
+    problem = url_problem(url)
     if problem:
+        shown = url if len(url) <= 100 else url[:97] + "..."
         raise ImageError(f"malformed URL {shown!r}: {problem}", index)
 
 

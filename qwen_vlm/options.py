@@ -16,6 +16,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "check_bool",
+    "check_callable_or_mapping",
     "check_choice",
     "check_int",
     "check_mapping",
@@ -23,6 +24,7 @@ __all__ = [
     "check_path_or_str",
     "check_str",
     "check_url",
+    "url_problem",
 ]
 
 
@@ -118,27 +120,34 @@ def check_path_or_str(name: str, value: Any, *, optional: bool = True) -> str | 
     return value
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with an ``http(s)://host...`` URL, or ``None``.
+
+    Checked: the scheme, the host, spaces and control characters, the port (and IPv6 brackets).
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            return "it must start with http:// or https://"
+        if not parts.hostname:
+            return "it has no host"
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+            return "it contains spaces or control characters (percent-encode them)"
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def check_url(name: str, value: Any, *, optional: bool = True) -> str | None:
     """An ``http(s)://host...`` URL with no spaces or control characters."""
     if value is None and optional:
         return None
     if not isinstance(value, str):
         raise ConfigurationError(f"{name} must be an http(s) URL string, got {type(value).__name__}")
-    from urllib.parse import urlsplit
-
-    problem = None
-    try:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https"):
-            problem = "it must start with http:// or https://"
-        elif not parts.hostname:
-            problem = "it has no host"
-        elif any(c.isspace() or ord(c) < 32 for c in value):
-            problem = "it contains spaces or control characters"
-        else:
-            parts.port  # noqa: B018  (raises ValueError for a port out of range)
-    except ValueError as exc:
-        problem = str(exc)
+    problem = url_problem(value)
     if problem:
         raise ConfigurationError(f"{name} is not a valid URL ({problem}): {_shown(value)}")
     return value

@@ -27,7 +27,15 @@ from ..errors import (
     QwenVLMError,
 )
 from ..models import FAMILIES, REGISTRY, Family, ModelInfo, family_from_model_type, resolve_model
-from ..options import check_bool, check_choice, check_int, check_mapping, check_path_or_str, check_str
+from ..options import (
+    check_bool,
+    check_callable_or_mapping,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_path_or_str,
+    check_str,
+)
 from ..results import Usage
 from ..thinking import ThinkingSplitter, split_thinking
 from .base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
@@ -232,8 +240,7 @@ class LocalBackend:
         check_int("max_pixels", max_pixels)
         adapter = check_path_or_str("adapter", adapter)
         check_bool("local_files_only", local_files_only)
-        if generate_kwargs is not None and not callable(generate_kwargs):
-            check_mapping("generate_kwargs", generate_kwargs)
+        check_callable_or_mapping("generate_kwargs", generate_kwargs)
         if device is not None and device_map is not None:
             raise ConfigurationError("pass either device= or device_map=, not both")
         if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
