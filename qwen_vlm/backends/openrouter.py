@@ -461,54 +461,75 @@ class OpenAICompatibleBackend:
             "limit, e.g. its processor's max_pixels) so the server does not resize again"
         )
 
-    def _parse(
-        self, completion: Any, input_size: tuple[int, int] | None, request: GenerationRequest | None = None
-    ) -> GenerationResponse:
-        extra = getattr(completion, "model_extra", None) or {}
+    def _error_in_body(self, extra: Any, where: str = "") -> BackendError | None:
+        """An error object the server put inside a 200 body or a stream event (OpenRouter does)."""
         error = extra.get("error") if isinstance(extra, dict) else None
-        if error:
-            code = error.get("code") if isinstance(error, dict) else None
-            status = code if isinstance(code, int) else 502
-            raise _as_retryable(
-                _status_error(status, self._scrub(_body_message({"error": error}, str(error))))
-            )
-        choices = getattr(completion, "choices", None)
-        if not choices:
-            raise _Retryable(ServerError("the server returned no choices"))
-        choice = choices[0]
-        message = getattr(choice, "message", None)
-        content = _text_of(getattr(message, "content", None))
-        finish = getattr(choice, "finish_reason", None)
-        thinking = None
-        message_extra = getattr(message, "model_extra", None) or {}
+        if not error:
+            return None
+        code = error.get("code") if isinstance(error, dict) else None
+        message = self._scrub(_body_message({"error": error}, str(error)))
+        return _status_error(code if isinstance(code, int) else 502, f"{where}{message}")
+
+    def _reasoning_of(self, message: Any) -> str | None:
+        """The reasoning text a message (or stream delta) carries in this server's field, if any."""
+        extra = getattr(message, "model_extra", None) or {}
         for field in self._server.reasoning_fields:
-            value = message_extra.get(field) if isinstance(message_extra, dict) else None
+            value = extra.get(field) if isinstance(extra, dict) else None
             if isinstance(value, str) and value:
-                thinking = value
-                break
-        usage = _usage(getattr(completion, "usage", None))
+                return value
+        return None
+
+    def _response(
+        self,
+        content: str | None,
+        thinking: str | None,
+        input_size: tuple[int, int] | None,
+        usage: Usage | None,
+        finish: str | None,
+        request: GenerationRequest | None,
+    ) -> GenerationResponse:
+        """The response for a whole answer, streamed or not.
+
+        No content at the token limit is a TokenLimitError; Qwen2.5-VL boxes behind a server that shrank
+        the image are an ImageResizedError.
+        """
+        error: QwenVLMError | None = None
         if content is None and finish == "length":
             spent = f" ({usage.completion_tokens} tokens)" if usage else ""
             reason = " Reasoning may have used it: pass enable_thinking=False." if thinking else ""
-            return GenerationResponse(
-                text="",
-                thinking=thinking,
-                input_size=input_size,
-                usage=usage,
-                finish_reason=finish,
-                error=TokenLimitError(
-                    f"the token budget (max_tokens) ran out before any answer{spent}; "
-                    f"raise max_tokens.{reason}"
-                ),
+            error = TokenLimitError(
+                f"the token budget (max_tokens) ran out before any answer{spent}; raise max_tokens.{reason}"
             )
-        resized = self._resized(request, usage, input_size) if request is not None else None
+        else:
+            resized = self._resized(request, usage, input_size) if request is not None else None
+            error = ImageResizedError(resized) if resized else None
         return GenerationResponse(
             text=content or "",
             thinking=thinking,
             input_size=input_size,
             usage=usage,
             finish_reason=finish,
-            error=ImageResizedError(resized) if resized else None,
+            error=error,
+        )
+
+    def _parse(
+        self, completion: Any, input_size: tuple[int, int] | None, request: GenerationRequest | None = None
+    ) -> GenerationResponse:
+        error = self._error_in_body(getattr(completion, "model_extra", None) or {})
+        if error is not None:
+            raise _as_retryable(error)
+        choices = getattr(completion, "choices", None)
+        if not choices:
+            raise _Retryable(ServerError("the server returned no choices"))
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        return self._response(
+            _text_of(getattr(message, "content", None)),
+            self._reasoning_of(message),
+            input_size,
+            _usage(getattr(completion, "usage", None)),
+            getattr(choice, "finish_reason", None),
+            request,
         )
 
     def _map_exception(self, exc: Exception) -> BackendError:
@@ -769,24 +790,18 @@ class _SSEReader:
 
     def feed(self, chunk: Any) -> list[StreamChunk]:
         backend = self.backend
-        extra = getattr(chunk, "model_extra", None) or {}
-        error = extra.get("error") if isinstance(extra, dict) else None
-        if error:
-            code = error.get("code") if isinstance(error, dict) else None
-            message = backend._scrub(_body_message({"error": error}, str(error)))
-            raise _status_error(code if isinstance(code, int) else 502, f"mid-stream: {message}")
+        error = backend._error_in_body(getattr(chunk, "model_extra", None) or {}, "mid-stream: ")
+        if error is not None:
+            raise error
         if getattr(chunk, "usage", None) is not None:
             self.usage = _usage(chunk.usage)
         out: list[StreamChunk] = []
         for choice in getattr(chunk, "choices", None) or []:
             delta = getattr(choice, "delta", None)
-            delta_extra = getattr(delta, "model_extra", None) or {}
-            for field in backend._server.reasoning_fields:
-                value = delta_extra.get(field) if isinstance(delta_extra, dict) else None
-                if isinstance(value, str) and value:
-                    self.reasoning.append(value)
-                    out.append(StreamChunk(thinking=value))
-                    break
+            reasoning = backend._reasoning_of(delta)
+            if reasoning:
+                self.reasoning.append(reasoning)
+                out.append(StreamChunk(thinking=reasoning))
             content = getattr(delta, "content", None)
             if isinstance(content, str) and content:
                 self.content.append(content)
@@ -813,23 +828,13 @@ class _SSEReader:
             # Every server ends a stream with a finish_reason; a connection that closes before it has
             # dropped mid-answer (the SDK sees a clean end of the event stream).
             raise ServerError("the stream broke off before the answer ended (no finish_reason was sent)")
-        text = "".join(self.content)
-        thinking = "".join(self.reasoning) or None
-        error: QwenVLMError | None = None
-        if not text and self.finish_reason == "length":
-            error = TokenLimitError(
-                "the token budget (max_tokens) ran out before any answer; raise max_tokens"
-            )
-        else:
-            resized = self.backend._resized(self.request, self.usage, self.size)
-            error = ImageResizedError(resized) if resized else None
-        response = GenerationResponse(
-            text=text,
-            thinking=thinking,
-            input_size=self.size,
-            usage=self.usage,
-            finish_reason=self.finish_reason,
-            error=error,
+        response = self.backend._response(
+            "".join(self.content) or None,
+            "".join(self.reasoning) or None,
+            self.size,
+            self.usage,
+            self.finish_reason,
+            self.request,
         )
         return [*stream_chunks(self.splitter.close()), StreamChunk(response=response)]
 
