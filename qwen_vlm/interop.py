@@ -32,7 +32,7 @@ def _image_row(index: int, result: Result) -> dict[str, Any]:
         "task_result": type(result).__name__,
         "ok": result.ok,
         "error": result.error,
-        "error_type": type(result.exception).__name__ if result.exception is not None else None,
+        "error_type": result.error_type,
         "text": result.text,
         "thinking": result.thinking,
         "finish_reason": result.finish_reason,

@@ -82,6 +82,11 @@ class Result:
         return self.error is None
 
     @property
+    def error_type(self) -> str | None:
+        """The name of the error's type (``"RateLimitError"``...), or ``None`` on success."""
+        return type(self.exception).__name__ if self.exception is not None else None
+
+    @property
     def truncated(self) -> bool:
         """True when generation stopped at the token limit (``finish_reason == "length"``)."""
         return self.finish_reason == "length"
@@ -96,7 +101,7 @@ class Result:
         """
         out = _plain(self)
         out["source"] = _source_name(self.source)
-        out["error_type"] = type(self.exception).__name__ if self.exception is not None else None
+        out["error_type"] = self.error_type
         out["task_result"] = type(self).__name__
         return out  # type: ignore[no-any-return]
 

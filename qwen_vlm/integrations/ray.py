@@ -53,7 +53,7 @@ def _result_row(result: Result) -> dict[str, Any]:
     row: dict[str, Any] = {
         "text": result.text,
         "error": result.error,
-        "error_type": type(result.exception).__name__ if result.exception is not None else None,
+        "error_type": result.error_type,
         "finish_reason": result.finish_reason,
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
