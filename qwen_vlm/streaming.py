@@ -44,27 +44,39 @@ class StreamEvent:
     delta: str
 
 
-class _StreamState(Generic[R]):
+class _StreamBase(Generic[R]):
+    """What both streams keep: the text and reasoning so far, pending events, and the final result."""
+
     def __init__(self, finish: Callable[[GenerationResponse], R]) -> None:
         self._finish = finish
         self._result: R | None = None
-        self.text = ""
-        self.thinking = ""
+        self._pending: list[StreamEvent] = []
+        self._text = ""
+        self._thinking = ""
 
-    def events(self, chunk: StreamChunk) -> list[StreamEvent]:
-        out = []
+    def _take(self, chunk: StreamChunk) -> None:
         if chunk.thinking:
-            self.thinking += chunk.thinking
-            out.append(StreamEvent("thinking", chunk.thinking))
+            self._thinking += chunk.thinking
+            self._pending.append(StreamEvent("thinking", chunk.thinking))
         if chunk.text:
-            self.text += chunk.text
-            out.append(StreamEvent("text", chunk.text))
+            self._text += chunk.text
+            self._pending.append(StreamEvent("text", chunk.text))
         if chunk.response is not None:
             self._result = self._finish(chunk.response)
-        return out
+
+    @property
+    def text(self) -> str:
+        """The answer received so far."""
+        return self._text
+
+    @property
+    def thinking(self) -> str:
+        """The reasoning received so far."""
+        return self._thinking
 
     @property
     def result(self) -> R:
+        """The task's typed result (parsed, usage, finish_reason), once the stream has ended."""
         if self._result is None:
             raise ConfigurationError(
                 "the stream has not ended: iterate it to the end (or call get_result()) before .result"
@@ -72,7 +84,7 @@ class _StreamState(Generic[R]):
         return self._result
 
 
-class Stream(Generic[R]):
+class Stream(_StreamBase[R]):
     """A streamed answer (sync): iterate for :class:`StreamEvent`; ``.result`` once it has ended.
 
     Attributes:
@@ -81,32 +93,15 @@ class Stream(Generic[R]):
     """
 
     def __init__(self, chunks: Iterator[StreamChunk], finish: Callable[[GenerationResponse], R]) -> None:
+        super().__init__(finish)
         self._chunks = chunks
-        self._state: _StreamState[R] = _StreamState(finish)
-        self._pending: list[StreamEvent] = []
-
-    @property
-    def text(self) -> str:
-        """The answer received so far."""
-        return self._state.text
-
-    @property
-    def thinking(self) -> str:
-        """The reasoning received so far."""
-        return self._state.thinking
-
-    @property
-    def result(self) -> R:
-        """The task's typed result (parsed, usage, finish_reason), once the stream has ended."""
-        return self._state.result
 
     def __iter__(self) -> Iterator[StreamEvent]:
         return self
 
     def __next__(self) -> StreamEvent:
         while not self._pending:
-            chunk = next(self._chunks)  # StopIteration ends the stream
-            self._pending = self._state.events(chunk)
+            self._take(next(self._chunks))  # StopIteration ends the stream
         return self._pending.pop(0)
 
     def get_result(self) -> R:
@@ -133,36 +128,19 @@ class Stream(Generic[R]):
             self.close()
 
 
-class AsyncStream(Generic[R]):
+class AsyncStream(_StreamBase[R]):
     """A streamed answer (async): ``async for`` over :class:`StreamEvent`; ``.result`` once it has ended."""
 
     def __init__(self, chunks: AsyncIterator[StreamChunk], finish: Callable[[GenerationResponse], R]) -> None:
+        super().__init__(finish)
         self._chunks = chunks
-        self._state: _StreamState[R] = _StreamState(finish)
-        self._pending: list[StreamEvent] = []
-
-    @property
-    def text(self) -> str:
-        """The answer received so far."""
-        return self._state.text
-
-    @property
-    def thinking(self) -> str:
-        """The reasoning received so far."""
-        return self._state.thinking
-
-    @property
-    def result(self) -> R:
-        """The task's typed result, once the stream has ended."""
-        return self._state.result
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self
 
     async def __anext__(self) -> StreamEvent:
         while not self._pending:
-            chunk = await self._chunks.__anext__()  # StopAsyncIteration ends the stream
-            self._pending = self._state.events(chunk)
+            self._take(await self._chunks.__anext__())  # StopAsyncIteration ends the stream
         return self._pending.pop(0)
 
     async def get_result(self) -> R:
