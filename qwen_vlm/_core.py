@@ -7,7 +7,6 @@ pool vs. asyncio tasks), and the async client's task methods are generated from 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
@@ -56,22 +55,21 @@ class CallOptions(TypedDict, total=False):
     progress: bool
 
 
-def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
-    show = (
-        progress
-        if progress is not None
-        else (total > 1 and ("ipykernel" in sys.modules or sys.stderr.isatty()))
-    )
-    if not show:
-        return None
-    import importlib.util
+@dataclass(frozen=True)
+class _Settings:
+    """A call's checked task parameters and options."""
 
-    if "ipykernel" in sys.modules and importlib.util.find_spec("ipywidgets") is not None:
-        from tqdm.auto import tqdm  # type: ignore[import-untyped]  # a widget (the `notebook` extra)
-    else:
-        # Text bar: tqdm.auto without ipywidgets warns "IProgress not found" in every notebook.
-        from tqdm.std import tqdm  # type: ignore[import-untyped]
-    return tqdm(total=total, desc=desc, unit="img")
+    spec: TaskSpec
+    params: dict[str, Any]
+    max_tokens: int | None
+    temperature: float | None
+    enable_thinking: bool | None
+    strict: bool
+    progress: bool | None
+
+
+def _cannot_stream(backend: Any) -> ConfigurationError:
+    return ConfigurationError(f"{type(backend).__name__} cannot stream (it has no stream method)")
 
 
 @dataclass(frozen=True)
@@ -199,7 +197,8 @@ class _ClientCore:
         return f"{type(self).__name__}(model={self.model!r}, backend={type(self._backend).__name__})"
 
     # ------------------------------------------------------------------ planning
-    def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
+    def _settings(self, task: str, params: dict[str, Any], options: CallOptions) -> _Settings:
+        """Every check of a call that needs no image: options, task parameters, the model's abilities."""
         unknown = set(options) - set(CallOptions.__annotations__)
         if unknown:
             raise ConfigurationError(
@@ -229,6 +228,14 @@ class _ClientCore:
             raise ConfigurationError(
                 f"model {info.id!r} always thinks; enable_thinking=False is not possible"
             )
+        return _Settings(spec, checked, max_tokens, temperature, enable_thinking, strict, progress)
+
+    def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
+        settings = self._settings(task, params, options)
+        spec, checked, strict = settings.spec, settings.params, settings.strict
+        max_tokens, temperature = settings.max_tokens, settings.temperature
+        enable_thinking, progress = settings.enable_thinking, settings.progress
+        info = self._backend.info
         single = is_image_input(images)
         if single:
             items: list[Any] = [images]
@@ -274,38 +281,33 @@ class _ClientCore:
         ]
         return _Plan(spec, checked, items, refs, requests, positions, single, strict, progress, budget)
 
-    def _stream_plan(self, task: str, image: Any, params: dict[str, Any]) -> tuple[_Plan, GenerationRequest]:
-        """Plan a streamed call: one image (a list is refused), every check as for a normal call."""
+    def _stream_args(self, image: Any, params: dict[str, Any]) -> tuple[dict[str, Any], CallOptions]:
+        """A streamed call's task parameters and options, once the image and backend are fit for it."""
         if not is_image_input(image):
             raise ConfigurationError(
                 f"stream takes one image (got {type(image).__name__}); stream each image of a list in turn"
             )
+        if getattr(self._backend, "stream", None) is None and getattr(self._backend, "astream", None) is None:
+            raise _cannot_stream(self._backend)
+        params = dict(params)
         options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
-        plan = self._plan(task, image, params, options)  # type: ignore[arg-type]
+        return params, options  # type: ignore[return-value]
+
+    def _stream_plan(self, task: str, image: Any, params: dict[str, Any]) -> tuple[_Plan, GenerationRequest]:
+        """Plan a streamed call: one image (a list is refused), every check as for a normal call."""
+        params, options = self._stream_args(image, params)
+        plan = self._plan(task, image, params, options)
         return plan, plan.requests[0]
 
     def _check_stream_call(self, task: str, image: Any, params: dict[str, Any]) -> None:
-        """The cheap checks of a streamed call (no image is read): task, parameters, options, backend."""
-        if not is_image_input(image):
-            raise ConfigurationError(
-                f"stream takes one image (got {type(image).__name__}); stream each image of a list in turn"
-            )
-        options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
-        check_int("max_tokens", options.get("max_tokens"))
-        check_number("temperature", options.get("temperature"), maximum=2.0)
-        check_bool("enable_thinking", options.get("enable_thinking"))
-        validate_params(resolve_task(task), params)
-        if getattr(self._backend, "stream", None) is None and getattr(self._backend, "astream", None) is None:
-            raise ConfigurationError(
-                f"{type(self._backend).__name__} cannot stream (it has no stream method)"
-            )
+        """The checks of a streamed call that need no image (the async client runs them at the call)."""
+        params, options = self._stream_args(image, params)
+        self._settings(task, params, options)
 
     def _streamer(self) -> Any:
         stream = getattr(self._backend, "stream", None)
         if stream is None:
-            raise ConfigurationError(
-                f"{type(self._backend).__name__} cannot stream (it has no stream method)"
-            )
+            raise _cannot_stream(self._backend)
         return stream
 
     # ------------------------------------------------------------------ results

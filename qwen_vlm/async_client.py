@@ -13,9 +13,10 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
-from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _progress_bar, _schema_param
+from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _schema_param
 from .backends import GenerationRequest, GenerationResponse, StreamChunk
 from .images import ImageInput
+from .progress import progress_bar
 from .results import Classification, Detections, Extraction, MultiLabelClassification, Points, TextResult
 from .streaming import AsyncStream
 from .tasks.extraction import Schema
@@ -37,7 +38,7 @@ class AsyncQwenVLM(_ClientCore):
         backend = self._backend
         chunks = plan.chunks(backend.max_batch_size)
         semaphore = asyncio.Semaphore(max(1, backend.max_concurrency))
-        bar = _progress_bar(len(plan.requests), plan.progress, plan.spec.method)
+        bar = progress_bar(len(plan.requests), plan.progress, plan.spec.method)
 
         async def run(chunk: list[int]) -> list[GenerationResponse]:
             batch = [plan.requests[i] for i in chunk]

@@ -13,10 +13,11 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
-from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _progress_bar, _schema_param
+from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _schema_param
 from .backends import GenerationResponse
 from .errors import BackendError
 from .images import ImageInput
+from .progress import progress_bar
 from .results import Classification, Detections, Extraction, MultiLabelClassification, Points, TextResult
 from .streaming import Stream
 from .tasks.extraction import Schema
@@ -63,7 +64,7 @@ class QwenVLM(_ClientCore):
         backend = self._backend
         chunks = plan.chunks(backend.max_batch_size)
         responses: list[GenerationResponse | None] = [None] * len(plan.requests)
-        bar = _progress_bar(len(plan.requests), plan.progress, plan.spec.method)
+        bar = progress_bar(len(plan.requests), plan.progress, plan.spec.method)
 
         def run(chunk: list[int]) -> None:
             batch = [plan.requests[i] for i in chunk]
