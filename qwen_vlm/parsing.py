@@ -14,7 +14,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,6 +319,16 @@ def _looks_like_json(span: str) -> bool:
 _NOTHING = object()
 
 
+def _decoded(text: str, attempts: tuple[Callable[[str], Any], ...]) -> Any:
+    """The first attempt's value that decodes ``text``, or ``_NOTHING``."""
+    for attempt in attempts:
+        try:
+            return attempt(text)
+        except (ValueError, RecursionError):
+            continue
+    return _NOTHING
+
+
 class _Reader:
     def __init__(self, text: str) -> None:
         self.spans = _Spans(text)
@@ -335,12 +345,8 @@ class _Reader:
             span = spans.span(sid)
             # The quick fix is skipped on very large spans: a broken span that big is read child by child
             # (each child is fixed on its own), so no text is fixed more than once per recovery level.
-            attempts = (_strict, _fixed) if len(span) <= MAX_REPAIR_CHARS * 4 else (_strict,)
-            for attempt in attempts:
-                try:
-                    value = attempt(span)
-                except (ValueError, RecursionError):
-                    continue
+            value = _decoded(span, (_strict, _fixed) if len(span) <= MAX_REPAIR_CHARS * 4 else (_strict,))
+            if value is not _NOTHING:
                 # A span with no overflowed text inside is at most _MAX_SCAN_DEPTH deep: no walk needed.
                 if sid not in spans.too_deep or _depth_ok(value):
                     return value
@@ -368,11 +374,8 @@ class _Reader:
         closed = [c for c in children if spans.end[c] >= 0]
         if closed:  # keep the pairs up to its last complete nested value (a cut object of boxes)
             head = spans.text[spans.start[sid] : spans.end[closed[-1]] + 1] + "}"
-            for attempt in (_strict, _fixed):
-                try:
-                    value = attempt(head)
-                except (ValueError, RecursionError):
-                    continue
+            value = _decoded(head, (_strict, _fixed))
+            if value is not _NOTHING:
                 return value if _depth_ok(value) else _NOTHING
         return _NOTHING
 
