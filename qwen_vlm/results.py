@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
     from .errors import QwenVLMError
@@ -291,7 +291,12 @@ class Detection:
         return f"Detection({self.label!r}, xyxy=({box}))"
 
 
-T = TypeVar("T")
+class _Labelled(Protocol):
+    @property
+    def label(self) -> str | None: ...
+
+
+T = TypeVar("T", bound=_Labelled)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,6 +326,11 @@ class _Located(Result, Sequence[T]):
 
     def __len__(self) -> int:
         return len(self._items())
+
+    @property
+    def labels(self) -> list[str | None]:
+        """All labels, in the model's order."""
+        return [item.label for item in self._items()]
 
     def __iter__(self) -> Iterator[T]:
         return iter(self._items())
@@ -378,11 +388,6 @@ class Detections(_Located[Detection]):
     def xyxy(self) -> list[tuple[float, float, float, float]]:
         """All boxes, in pixels of the original image."""
         return [d.xyxy for d in self.detections]
-
-    @property
-    def labels(self) -> list[str | None]:
-        """All labels."""
-        return [d.label for d in self.detections]
 
     def xyxy_array(self) -> Any:
         """The boxes as a numpy ``float32`` array of shape ``(N, 4)`` (pixels of the original image)."""
@@ -458,11 +463,6 @@ class Points(_Located[Point]):
     def xy(self) -> list[tuple[float, float]]:
         """All points, in pixels of the original image."""
         return [p.xy for p in self.points]
-
-    @property
-    def labels(self) -> list[str | None]:
-        """All labels."""
-        return [p.label for p in self.points]
 
     def xy_array(self) -> Any:
         """The points as a numpy ``float32`` array of shape ``(N, 2)``."""
