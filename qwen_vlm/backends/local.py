@@ -68,7 +68,10 @@ def pick_device(torch: Any) -> str:
 
 
 def _config_family(model: str, revision: str | None, local_files_only: bool | None) -> Family | None:
-    """Read ``model_type`` from a local directory's config.json, or through the hub cache."""
+    """Read ``model_type`` from a local directory's config.json, or through the hub cache.
+
+    ``model`` has been through :func:`_checkpoint_id`: a path-like id is an existing folder by now.
+    """
     path = Path(model).expanduser()
     if path.is_dir():
         config = path / "config.json"
@@ -93,10 +96,6 @@ def _config_family(model: str, revision: str | None, local_files_only: bool | No
                 "qwen3_vl, qwen3_vl_moe, qwen3_5, qwen3_5_moe)"
             )
         return family
-    if model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model:
-        raise ConfigurationError(
-            f"no checkpoint directory at {model!r}; pass an existing directory or a Hugging Face repo id"
-        )
     if model in REGISTRY:
         return None
     transformers = _require("transformers", "The local backend")
