@@ -179,6 +179,11 @@ def _from_data_url(url: str, index: int | None) -> Image.Image:
     return _decode(data, "the data: URL", index)
 
 
+def _shorten(text: str, limit: int) -> str:
+    """``text`` for an error message: cut to ``limit`` characters with "..." when longer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 _OTHER_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")
 
 
@@ -190,7 +195,7 @@ def check_url(url: str, index: int | None) -> None:
     """
     problem = url_problem(url)
     if problem:
-        shown = url if len(url) <= 100 else url[:97] + "..."
+        shown = _shorten(url, 100)
         raise ImageError(f"malformed URL {shown!r}: {problem}", index)
 
 
@@ -202,7 +207,7 @@ def _download(url: str, index: int | None) -> bytes:
     import urllib.request
 
     check_url(url, index)
-    shown = url if len(url) <= 100 else url[:97] + "..."
+    shown = _shorten(url, 100)
     deadline = time.monotonic() + DOWNLOAD_TIMEOUT
     chunks: list[bytes] = []
     total = 0
@@ -243,7 +248,7 @@ def _download(url: str, index: int | None) -> bytes:
 
 
 def _read_file(text: str, index: int | None) -> bytes:
-    shown = text if len(text) <= 120 else text[:117] + "..."
+    shown = _shorten(text, 120)
     try:
         path = Path(text).expanduser()
         if not path.exists():
@@ -295,7 +300,7 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
                 "pass an http(s) or data: URL, or a local path",
                 index,
             )
-        shown = text if len(text) <= 120 else text[:117] + "..."
+        shown = _shorten(text, 120)
         return _decode(_read_file(text, index), f"file {shown!r}", index)
     raise ImageError(
         f"unsupported image type {type(image).__name__}; pass a PIL image, a path, bytes, a numpy "
