@@ -7,9 +7,9 @@ pool vs. asyncio tasks), and the async client's task methods are generated from 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
+from ._call import CallOptions, _Plan, _Settings
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
 from .backends.base import checked_response
 from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
@@ -25,7 +25,14 @@ from .options import (
     check_url,
 )
 from .results import Result
-from .tasks import THINKING_MAX_TOKENS, TaskSpec, build_prompt, parse_answer, resolve_task, validate_params
+from .tasks import (
+    THINKING_MAX_TOKENS,
+    build_constraint,
+    build_prompt,
+    parse_answer,
+    resolve_task,
+    validate_params,
+)
 from .thinking import split_thinking
 
 __all__ = ["CallOptions", "ImageBatch", "Privacy"]
@@ -35,66 +42,8 @@ ImageBatch = list[Any] | tuple[Any, ...]
 Privacy = Literal["allow", "deny", "zdr"]
 
 
-class CallOptions(TypedDict, total=False):
-    """Options every task method takes as keyword arguments.
-
-    Attributes:
-        max_tokens: Token budget, reasoning included (default: per task; 4096 when thinking is on).
-        temperature: Sampling temperature from 0 to 2 (default: greedy).
-        enable_thinking: Switch reasoning on or off on models that support it (default: the model's own
-            default locally, off on remote servers).
-        strict: Raise per-image failures (``OutputParseError``, ``BackendError``) instead of recording them
-            on the result's ``error``.
-        progress: Show a tqdm progress bar (default: for batches, in notebooks and terminals).
-    """
-
-    max_tokens: int
-    temperature: float
-    enable_thinking: bool
-    strict: bool
-    progress: bool
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """A call's checked task parameters and options."""
-
-    spec: TaskSpec
-    params: dict[str, Any]
-    max_tokens: int | None
-    temperature: float | None
-    enable_thinking: bool | None
-    strict: bool
-    progress: bool | None
-
-
 def _cannot_stream(backend: Any) -> ConfigurationError:
     return ConfigurationError(f"{type(backend).__name__} cannot stream (it has no stream method)")
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One call's work: its task, parameters, images and requests.
-
-    ``refs`` holds every input in order; ``requests`` only those that could be read, ``positions[k]``
-    being the input position of ``requests[k]``. Inputs that could not be read (in a list) have their
-    :class:`ImageError` in ``ref.error`` and get a failed result without anything being sent.
-    """
-
-    spec: TaskSpec
-    params: dict[str, Any]
-    inputs: list[Any]
-    refs: list[ImageRef]
-    requests: list[GenerationRequest]
-    positions: list[int]
-    single: bool
-    strict: bool
-    progress: bool | None
-    max_tokens: int
-
-    def chunks(self, size: int) -> list[list[int]]:
-        indices = list(range(len(self.requests)))
-        return [indices[i : i + size] for i in range(0, len(indices), max(1, size))]
 
 
 def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
@@ -136,9 +85,11 @@ class _ClientCore:
         dtype: str | None = None,
         family: Family | None = None,
         max_tokens: int | None = None,
+        constrained: bool = True,
         **backend_options: Any,
     ) -> None:
         self._default_max_tokens = check_int("max_tokens", max_tokens)
+        self._constrained = bool(check_bool("constrained", constrained, optional=False))
         model = check_path_or_str("model", model)
         check_choice("family", family, tuple(FAMILIES))
         check_choice("privacy", privacy, ("allow", "deny", "zdr"))
@@ -210,7 +161,11 @@ class _ClientCore:
         enable_thinking = check_bool("enable_thinking", options.get("enable_thinking"))
         strict = bool(check_bool("strict", options.get("strict")))
         progress = check_bool("progress", options.get("progress"))
+        constrained = check_bool("constrained", options.get("constrained"))
+        max_objects = check_int("max_objects", options.get("max_objects"))
         spec = resolve_task(task)
+        if max_objects is not None and spec.name not in ("object-detection", "point"):
+            raise ConfigurationError(f"max_objects applies to detect and point, not {spec.method}")
         checked = validate_params(spec, params)
         info = self._backend.info
         if not info.vision:
@@ -228,7 +183,18 @@ class _ClientCore:
             raise ConfigurationError(
                 f"model {info.id!r} always thinks; enable_thinking=False is not possible"
             )
-        return _Settings(spec, checked, max_tokens, temperature, enable_thinking, strict, progress)
+        constrained = self._constrained if constrained is None else constrained
+        return _Settings(
+            spec,
+            checked,
+            max_tokens,
+            temperature,
+            enable_thinking,
+            strict,
+            progress,
+            constrained,
+            max_objects,
+        )
 
     def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
         settings = self._settings(task, params, options)
@@ -259,6 +225,9 @@ class _ClientCore:
                         raise
                     ref.error = exc
         prompt, json_schema = build_prompt(spec, checked)
+        constraint = (
+            build_constraint(spec, checked, info, settings.max_objects) if settings.constrained else None
+        )
         thinking_on = enable_thinking if enable_thinking is not None else info.thinking_default
         budget = (
             max_tokens
@@ -273,9 +242,10 @@ class _ClientCore:
                 max_tokens=budget,
                 temperature=temperature,
                 enable_thinking=enable_thinking,
-                json_schema=json_schema,
+                json_schema=json_schema if settings.constrained else None,
                 needs_geometry=spec.needs_geometry,
                 task=spec.name,
+                constraint=constraint,
             )
             for i in positions
         ]

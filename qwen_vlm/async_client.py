@@ -13,7 +13,8 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
-from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _schema_param
+from ._call import CallOptions, _Plan
+from ._core import ImageBatch, _ClientCore, _schema_param
 from .backends import GenerationRequest, GenerationResponse, StreamChunk
 from .images import ImageInput
 from .progress import progress_bar

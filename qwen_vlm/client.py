@@ -13,7 +13,8 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
-from ._core import CallOptions, ImageBatch, _ClientCore, _Plan, _schema_param
+from ._call import CallOptions, _Plan
+from ._core import ImageBatch, _ClientCore, _schema_param
 from .backends import GenerationResponse
 from .errors import BackendError
 from .images import ImageInput
@@ -46,6 +47,8 @@ class QwenVLM(_ClientCore):
         dtype: Weights dtype (local backend; default ``"auto"``).
         family: Override the model family when it cannot be guessed from the id.
         max_tokens: Default token budget for every call (default: per task, higher when thinking).
+        constrained: Decode structured tasks under a grammar of their answer format where the backend
+            can (default on; ``constrained=False`` per call or here turns it off).
         **backend_options: Further backend options (local: ``device_map``, ``attn_implementation``,
             ``revision``, ``lazy``, ``min_pixels``, ``max_pixels``, ``batch_size``, ``adapter``; remote:
             ``server``, ``max_pixels``, ``app_name``, ``app_url``, ``provider_options``...).

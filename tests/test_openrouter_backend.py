@@ -412,6 +412,38 @@ def test_structured_output_validates_what_comes_back(server: ChatServer) -> None
     assert server.requests[0]["response_format"]["json_schema"]["schema"]["title"] == "Receipt"
 
 
+@pytest.mark.parametrize("server_name", ["vllm", "sglang", "openrouter", "generic"])
+def test_grammars_for_detection_and_classification_go_where_the_server_takes_them(
+    server_name: str, server: ChatServer
+) -> None:
+    answers = {
+        "detect": '[{"bbox_2d": [100, 100, 500, 500], "label": "cat"}]',
+        "classify": '{"label": "cat"}',
+    }
+    server.script = lambda n, body: Reply(body=completion(answers["detect" if n == 0 else "classify"]))
+    vlm = QwenVLM(
+        "Qwen/Qwen3-VL-8B-Instruct", backend="openai", base_url=server.url, server=server_name, **FAST
+    )
+    assert vlm.detect(IMG, ["cat", "dog"]).ok and vlm.classify(IMG, ["cat", "dog"]).label == "cat"
+    detect_body, classify_body = server.requests
+    if server_name in ("vllm", "sglang"):
+        schema = detect_body["response_format"]["json_schema"]["schema"]
+        assert schema["items"]["properties"]["label"] == {"enum": ["cat", "dog"]}
+        assert schema["items"]["properties"]["bbox_2d"]["prefixItems"][2]["maximum"] == 1000
+        assert classify_body["response_format"]["json_schema"]["name"] == "classify"
+    else:  # elsewhere only extract sends a schema
+        assert "response_format" not in detect_body and "response_format" not in classify_body
+
+
+def test_constrained_false_sends_no_schema(server: ChatServer) -> None:
+    server.script = lambda n, body: Reply(body=completion('{"total": "8.75"}'))
+    vlm = client(server)
+    assert vlm.extract(IMG, {"total": "the amount"}, constrained=False).data == {"total": "8.75"}
+    assert "response_format" not in server.requests[0]
+    off = client(server, constrained=False)
+    assert off.extract(IMG, {"total": "the amount"}).ok and "response_format" not in server.requests[1]
+
+
 # ----------------------------------------------------------------------------- coordinates over HTTP
 def box_on_sent_image(fraction: float, absolute: bool) -> Any:
     def script(n: int, body: dict[str, Any]) -> Reply:

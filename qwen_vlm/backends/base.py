@@ -35,6 +35,7 @@ from ..models import ModelInfo
 from ..results import Usage
 
 if TYPE_CHECKING:
+    from ..constraints import Constraint
     from ..images import ImageRef
 
 __all__ = [
@@ -60,6 +61,8 @@ class GenerationRequest:
         json_schema: A JSON schema the answer must follow (structured output), if any.
         needs_geometry: The answer holds coordinates: the backend must report ``input_size``.
         task: The task name, for logs and servers that want to know.
+        constraint: The shape the answer must have, for backends that can decode under a grammar
+            (``None``: generate freely).
     """
 
     image: ImageRef
@@ -70,6 +73,7 @@ class GenerationRequest:
     json_schema: dict[str, Any] | None = None
     needs_geometry: bool = False
     task: str = "unconstrained"
+    constraint: Constraint | None = None
 
 
 @dataclass(frozen=True)

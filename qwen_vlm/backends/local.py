@@ -39,6 +39,7 @@ from ..options import (
 from ..results import Usage
 from ..thinking import ThinkingSplitter, split_thinking
 from .base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
+from .grammar import GrammarEngine, GrammarProcessor, RowGrammar
 
 __all__ = ["LocalBackend", "pick_device"]
 
@@ -281,6 +282,8 @@ class LocalBackend:
         self._lock = threading.RLock()
         self._model: Any = None
         self._processor: Any = None
+        self._engine: GrammarEngine | None = None
+        self._warned_grammar = False
         if not lazy:
             self.load()
 
@@ -434,39 +437,84 @@ class LocalBackend:
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
         max_new = max(r.max_tokens for r in requests)
+        patch = int(getattr(self._processor.image_processor, "patch_size", 14))
+        grids = inputs["image_grid_thw"].tolist()
+        sizes = [(int(w) * patch, int(h) * patch) for _, h, w in grids]
+        grammar = self._grammar(requests, texts, sizes)
+        extra = dict(extra or {})
+        if grammar is not None:
+            processors = self._transformers.LogitsProcessorList(extra.pop("logits_processor", None) or [])
+            processors.append(grammar)
+            extra["logits_processor"] = processors
         with torch.inference_mode():
             output = self._model.generate(
-                **inputs, max_new_tokens=max_new, **sampling, **(extra or {}), **(streaming or {})
+                **inputs, max_new_tokens=max_new, **sampling, **extra, **(streaming or {})
             )
+        closed_early = grammar.closed_early() if grammar is not None else [False] * len(requests)
         prompt_len = inputs["input_ids"].shape[1]
         generated = output[:, prompt_len:]
         tokenizer = self._processor.tokenizer
         stop_ids = set(self._stop_ids())
-        patch = int(getattr(self._processor.image_processor, "patch_size", 14))
-        grids = inputs["image_grid_thw"].tolist()
         mask = inputs["attention_mask"]
         responses = []
         for i, request in enumerate(requests):
             tokens = generated[i].tolist()[: request.max_tokens]
             end = next((k for k, t in enumerate(tokens) if t in stop_ids), None)
-            finish = "stop" if end is not None else "length"
+            finish = "stop" if end is not None and not closed_early[i] else "length"
             kept = tokens if end is None else tokens[:end]
             raw = tokenizer.decode(kept, skip_special_tokens=False)
             started = texts[i].rstrip().endswith("<think>")
             thinking, answer = split_thinking(raw, thinking_started=started)
-            _, grid_h, grid_w = grids[i]
             prompt_tokens = int(mask[i].sum())
             completion_tokens = len(kept) + (1 if end is not None else 0)
             responses.append(
                 GenerationResponse(
                     text=answer,
                     thinking=thinking,
-                    input_size=(int(grid_w) * patch, int(grid_h) * patch),
+                    input_size=sizes[i],
                     usage=Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens),
                     finish_reason=finish,
                 )
             )
         return responses
+
+    def _grammar(
+        self, requests: Sequence[GenerationRequest], texts: list[str], sizes: list[tuple[int, int]]
+    ) -> GrammarProcessor | None:
+        """The logits processor constraining the rows that have a constraint (``None`` if none has)."""
+        if all(r.constraint is None for r in requests):
+            return None
+        engine = self._grammar_engine()
+        if engine is None:
+            return None
+        rows: list[RowGrammar | None] = []
+        for request, text, size in zip(requests, texts, sizes, strict=True):
+            if request.constraint is None:
+                rows.append(None)
+                continue
+            grammar, reserve = engine.compiled(request.constraint, size)
+            thinking = text.rstrip().endswith("<think>")
+            limits = None
+            if request.constraint.kind == "detect":
+                limits = size if request.constraint.coordinates == "absolute" else (1000, 1000)
+            rows.append(RowGrammar(grammar, reserve, request.max_tokens, thinking, limits))
+        return GrammarProcessor(engine, rows)
+
+    def _grammar_engine(self) -> GrammarEngine | None:
+        if self._engine is None:
+            try:
+                import xgrammar  # noqa: F401
+            except ImportError:
+                if not self._warned_grammar:
+                    self._warned_grammar = True
+                    logger.warning(
+                        "xgrammar is not installed, so structured tasks are generated without a grammar "
+                        "(pip install 'qwen-vlm[local]', or pass constrained=False to silence this)"
+                    )
+                return None
+            vocab = int(self._model.config.get_text_config().vocab_size)
+            self._engine = GrammarEngine(self._processor.tokenizer, vocab, self._stop_ids())
+        return self._engine
 
     def _stop_ids(self) -> list[int]:
         eos = self._model.generation_config.eos_token_id
@@ -529,6 +577,7 @@ class LocalBackend:
         with self._lock:
             self._model = None
             self._processor = None
+            self._engine = None
             if self._device and str(self._device).startswith("cuda"):
                 self._torch.cuda.empty_cache()
 

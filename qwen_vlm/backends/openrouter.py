@@ -417,11 +417,14 @@ class OpenAICompatibleBackend:
             extra.update(self._server.thinking_body(request.enable_thinking))
         elif thinking == "hybrid":
             extra.update(self._server.thinking_body(False))
-        use_schema = request.json_schema is not None and self._schema_supported
+        schema, name = request.json_schema, "extraction"
+        if schema is None and request.constraint is not None and self._server.grammar_tasks:
+            schema, name = request.constraint.json_schema(), request.constraint.kind
+        use_schema = schema is not None and self._schema_supported
         if use_schema:
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "extraction", "schema": request.json_schema, "strict": False},
+                "json_schema": {"name": name, "schema": schema, "strict": False},
             }
         if self._server.privacy:
             provider = {**_PRIVACY[self._privacy], **self._provider_options}

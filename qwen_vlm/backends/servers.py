@@ -5,6 +5,9 @@
 | openrouter| ``reasoning: {"enabled": bool}``                  | ``reasoning``       |
 | vllm      | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning``       |
 | sglang    | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning_content``|
+
+vLLM and SGLang also get a ``response_format`` grammar for detection, pointing and classification
+(``grammar_tasks``); every server gets one for ``extract`` (dropped for good when the server rejects it).
 | transformers | ``chat_template_kwargs: {"enable_thinking": bool}``| ``reasoning_content``|
 | ollama    | ``reasoning_effort: "none"`` (off only)           | ``reasoning``       |
 | dashscope | top-level ``enable_thinking: bool``               | ``reasoning_content``|
@@ -34,12 +37,16 @@ class ServerProfile:
         thinking_switch: How reasoning is switched on/off in the request body.
         reasoning_fields: Message fields that may carry reasoning text, in order of preference.
         privacy: Whether OpenRouter's ``provider`` routing (privacy, require_parameters) applies.
+        grammar_tasks: Whether ``response_format`` JSON schemas are also sent for detection, pointing and
+            classification (servers whose structured output takes any schema, arrays at the top level
+            included: vLLM and SGLang). Elsewhere only ``extract`` sends its schema.
     """
 
     name: ServerName
     thinking_switch: ThinkingSwitch
     reasoning_fields: tuple[str, ...]
     privacy: bool = False
+    grammar_tasks: bool = False
 
     def thinking_body(self, enabled: bool) -> dict[str, Any]:
         """The request-body fields that switch reasoning on or off (may be empty)."""
@@ -56,8 +63,12 @@ class ServerProfile:
 
 SERVERS: dict[ServerName, ServerProfile] = {
     "openrouter": ServerProfile("openrouter", "openrouter", ("reasoning", "reasoning_content"), privacy=True),
-    "vllm": ServerProfile("vllm", "chat_template_kwargs", ("reasoning", "reasoning_content")),
-    "sglang": ServerProfile("sglang", "chat_template_kwargs", ("reasoning_content", "reasoning")),
+    "vllm": ServerProfile(
+        "vllm", "chat_template_kwargs", ("reasoning", "reasoning_content"), grammar_tasks=True
+    ),
+    "sglang": ServerProfile(
+        "sglang", "chat_template_kwargs", ("reasoning_content", "reasoning"), grammar_tasks=True
+    ),
     # `transformers serve`: ignores response_format (it says so in its log), rejects unknown fields (422).
     "transformers": ServerProfile("transformers", "chat_template_kwargs", ("reasoning_content", "reasoning")),
     "ollama": ServerProfile("ollama", "reasoning_effort", ("reasoning", "reasoning_content")),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import prompts
+from ..constraints import MAX_OBJECTS, Constraint
 from ..errors import BackendError, ConfigurationError, OutputParseError, QwenVLMError, TruncatedOutputError
 from ..models import REGISTRY, Family, ModelInfo, resolve_model
 from ..results import (
@@ -39,7 +40,16 @@ from .extraction import (
 )
 from .grounding import parse_boxes, parse_points, parse_text_regions
 
-__all__ = ["TASKS", "TaskSpec", "build_prompt", "parse", "parse_answer", "resolve_task", "validate_params"]
+__all__ = [
+    "TASKS",
+    "TaskSpec",
+    "build_constraint",
+    "build_prompt",
+    "parse",
+    "parse_answer",
+    "resolve_task",
+    "validate_params",
+]
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,37 @@ def build_prompt(spec: TaskSpec, params: Mapping[str, Any]) -> tuple[str, dict[s
     json_schema = schema_json(schema)
     fields = schema_fields(schema)
     return prompts.extract_prompt(fields, json_schema if fields is None else None), json_schema
+
+
+def build_constraint(
+    spec: TaskSpec, params: Mapping[str, Any], info: ModelInfo, max_objects: int | None = None
+) -> Constraint | None:
+    """The shape a structured task's answer must have (``None`` for free-text tasks).
+
+    Qwen2-VL's grounding answers are box tokens, not JSON, so its detection and pointing stay free.
+
+    Args:
+        spec: The task.
+        params: Parameters already checked by :func:`validate_params`.
+        info: The model (its family's coordinate convention bounds the coordinates).
+        max_objects: Most objects in a detection or pointing answer (default :data:`MAX_OBJECTS`).
+    """
+    name = spec.name
+    if name == "classification":
+        return Constraint("classify", classes=params["classes"])
+    if name == "multi-label-classification":
+        return Constraint("classify_multi", classes=params["classes"])
+    if name == "structured-answering":
+        schema = schema_json(params["schema"])
+        return Constraint("extract", schema=schema) if schema is not None else None
+    if name in ("object-detection", "point") and not info.spec.box_tokens:
+        return Constraint(
+            "detect" if name == "object-detection" else "point",
+            classes=params.get("classes"),
+            coordinates=info.spec.coordinates,
+            max_objects=max_objects or MAX_OBJECTS,
+        )
+    return None
 
 
 def _size(value: Any, name: str) -> tuple[int, int] | None:

@@ -1,0 +1,81 @@
+"""One call's parts: the options a task method takes, their checked form, and the work they plan.
+
+Pure data; :class:`~qwen_vlm._core._ClientCore` fills them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from .backends import GenerationRequest
+from .images import ImageRef
+from .tasks import TaskSpec
+
+__all__ = ["CallOptions", "_Plan", "_Settings"]
+
+
+class CallOptions(TypedDict, total=False):
+    """Options every task method takes as keyword arguments.
+
+    Attributes:
+        max_tokens: Token budget, reasoning included (default: per task; 4096 when thinking is on).
+        temperature: Sampling temperature from 0 to 2 (default: greedy).
+        enable_thinking: Switch reasoning on or off on models that support it (default: the model's own
+            default locally, off on remote servers).
+        strict: Raise per-image failures (``OutputParseError``, ``BackendError``) instead of recording them
+            on the result's ``error``.
+        progress: Show a tqdm progress bar (default: for batches, in notebooks and terminals).
+        constrained: Decode structured tasks (detect, point, classify, classify_multi, extract) under a
+            grammar of their answer format (default: the client's ``constrained``, on). Local backend:
+            xgrammar; vLLM/SGLang: ``response_format``; see the structured-output docs.
+        max_objects: Most objects a constrained detection or pointing answer may hold (default 100).
+    """
+
+    max_tokens: int
+    temperature: float
+    enable_thinking: bool
+    strict: bool
+    progress: bool
+    constrained: bool
+    max_objects: int
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """A call's checked task parameters and options."""
+
+    spec: TaskSpec
+    params: dict[str, Any]
+    max_tokens: int | None
+    temperature: float | None
+    enable_thinking: bool | None
+    strict: bool
+    progress: bool | None
+    constrained: bool
+    max_objects: int | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One call's work: its task, parameters, images and requests.
+
+    ``refs`` holds every input in order; ``requests`` only those that could be read, ``positions[k]``
+    being the input position of ``requests[k]``. Inputs that could not be read (in a list) have their
+    :class:`ImageError` in ``ref.error`` and get a failed result without anything being sent.
+    """
+
+    spec: TaskSpec
+    params: dict[str, Any]
+    inputs: list[Any]
+    refs: list[ImageRef]
+    requests: list[GenerationRequest]
+    positions: list[int]
+    single: bool
+    strict: bool
+    progress: bool | None
+    max_tokens: int
+
+    def chunks(self, size: int) -> list[list[int]]:
+        indices = list(range(len(self.requests)))
+        return [indices[i : i + size] for i in range(0, len(indices), max(1, size))]

@@ -1,0 +1,21 @@
+"""Fixtures shared by the test modules that run tiny random-weight checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny checkpoints of every family (built once per session, offline): family name → folder."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from qwen_vlm.tiny import build_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny")
+    families = ("qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen2_vl")
+    paths = {family: build_tiny_checkpoint(root / family, family) for family in families}
+    paths["qwen3_vl_thinking"] = build_tiny_checkpoint(root / "thinking", "qwen3_vl", thinking=True)
+    return paths
