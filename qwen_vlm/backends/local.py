@@ -9,6 +9,7 @@ absolute coordinates convert exactly. Batches use left padding; a lock makes one
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from ..results import Usage
 from ..thinking import ThinkingSplitter, split_thinking
 from .base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
 from .grammar import GrammarEngine, GrammarProcessor, RowGrammar
+from .prefix_cache import PrefixCache, PrefixEntry, cache_bytes, image_key
 
 __all__ = ["LocalBackend", "pick_device"]
 
@@ -201,6 +203,8 @@ class LocalBackend:
         adapter: Path or repo id of a LoRA adapter (peft) applied on top of ``model``.
         local_files_only: Never reach the hub (default: only when ``HF_HUB_OFFLINE`` is set).
         generate_kwargs: Extra ``generate`` arguments, or a function of the tokenizer returning them.
+        prefix_cache_mb: Memory for reusing an image's prompt prefix across calls (one image, many
+            tasks; see :mod:`qwen_vlm.backends.prefix_cache`); ``0`` switches reuse off.
     """
 
     max_concurrency = 1
@@ -222,6 +226,7 @@ class LocalBackend:
         adapter: str | None = None,
         local_files_only: bool | None = None,
         generate_kwargs: GenerateKwargs | None = None,
+        prefix_cache_mb: int = 512,
     ) -> None:
         model = _checkpoint_id(check_path_or_str("model", model, optional=False) or "")
         known = REGISTRY.get(model)
@@ -241,6 +246,7 @@ class LocalBackend:
         adapter = check_path_or_str("adapter", adapter)
         check_bool("local_files_only", local_files_only)
         check_callable_or_mapping("generate_kwargs", generate_kwargs)
+        check_int("prefix_cache_mb", prefix_cache_mb, optional=False, minimum=0)
         if device is not None and device_map is not None:
             raise ConfigurationError("pass either device= or device_map=, not both")
         if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
@@ -284,6 +290,8 @@ class LocalBackend:
         self._processor: Any = None
         self._engine: GrammarEngine | None = None
         self._warned_grammar = False
+        self.prefix_cache = PrefixCache(prefix_cache_mb * 1024 * 1024)
+        self._rope_module: Any = None
         if not lazy:
             self.load()
 
@@ -392,22 +400,7 @@ class LocalBackend:
         self, requests: Sequence[GenerationRequest], images: list[Any], enable_thinking: bool | None
     ) -> tuple[Any, list[str]]:
         processor = self._processor
-        conversations = [
-            [
-                {
-                    "role": "user",
-                    "content": [{"type": "image"}, {"type": "text", "text": r.prompt}],
-                }
-            ]
-            for r in requests
-        ]
-        template: dict[str, Any] = {}
-        if enable_thinking is not None:
-            template["enable_thinking"] = enable_thinking
-        texts = [
-            processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **template)
-            for c in conversations
-        ]
+        texts = [self._template(r.prompt, enable_thinking) for r in requests]
         inputs = processor(
             text=texts, images=images, padding=True, return_tensors="pt", **self._image_kwargs()
         )
@@ -422,11 +415,15 @@ class LocalBackend:
     ) -> list[GenerationResponse]:
         torch = self._torch
         first = requests[0]
-        inputs, texts = self._inputs(requests, images, first.enable_thinking)
+        reused = self._reused_prefix(first, images[0]) if len(requests) == 1 else None
+        if reused is None:
+            inputs, texts = self._inputs(requests, images, first.enable_thinking)
+            inputs = inputs.to(self._model.device)
+            grids = inputs["image_grid_thw"].tolist()
+        else:
+            inputs, texts, grids = reused
         if on_prompts is not None:
             on_prompts(texts)
-        device = self._model.device
-        inputs = inputs.to(device)
         extra = self._generate_kwargs
         if callable(extra):
             extra = extra(self._processor.tokenizer)
@@ -438,7 +435,6 @@ class LocalBackend:
         )
         max_new = max(r.max_tokens for r in requests)
         patch = int(getattr(self._processor.image_processor, "patch_size", 14))
-        grids = inputs["image_grid_thw"].tolist()
         sizes = [(int(w) * patch, int(h) * patch) for _, h, w in grids]
         grammar = self._grammar(requests, texts, sizes)
         extra = dict(extra or {})
@@ -478,6 +474,93 @@ class LocalBackend:
             )
         return responses
 
+    # ------------------------------------------------------------------ prefix reuse
+    def _template(self, prompt: str, enable_thinking: bool | None) -> str:
+        conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        options: dict[str, Any] = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+        text: str = self._processor.apply_chat_template(
+            conversation, tokenize=False, add_generation_prompt=True, **options
+        )
+        return text
+
+    def _reused_prefix(self, request: GenerationRequest, image: Any) -> tuple[Any, list[str], Any] | None:
+        """Inputs for ``generate`` that start from the image's cached prefix (built on a miss).
+
+        ``None`` when reuse is off or the template does not have the image before the text.
+        """
+        if self.prefix_cache.max_bytes <= 0:
+            return None
+        torch = self._torch
+        text = self._template(request.prompt, request.enable_thinking)
+        marker = "<|vision_end|>"
+        if text.count(marker) != 1:
+            return None
+        head, suffix = text.split(marker)
+        key = image_key(image, f"{self._image_kwargs()}|{head}")
+        entry = self.prefix_cache.get(key)
+        if entry is None:
+            entry = self._prefill(text, image)
+            if entry is None:
+                return None
+            self.prefix_cache.put(key, entry)
+        tokenizer = self._processor.tokenizer
+        device = self._model.device
+        tail = tokenizer(suffix, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
+        input_ids = torch.cat([entry.input_ids, tail], dim=1)
+        mm_types = torch.cat([entry.mm_token_type_ids, torch.zeros_like(tail)], dim=1)
+        mask = torch.ones_like(input_ids)
+        # The multimodal rotary offset of this image: transformers keeps the last call's on the model and
+        # would use it for a cached prefix, which is wrong whenever another image ran in between.
+        rope = self._rope()
+        _, rope.rope_deltas = rope.get_rope_index(
+            input_ids, image_grid_thw=entry.image_grid_thw, attention_mask=mask, mm_token_type_ids=mm_types
+        )
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "past_key_values": copy.deepcopy(entry.cache),
+        }
+        return inputs, [text], entry.image_grid_thw.tolist()
+
+    def _prefill(self, text: str, image: Any) -> PrefixEntry | None:
+        """Run the vision encoder and the model over the prompt up to the image's end; keep the cache."""
+        tf, torch = self._transformers, self._torch
+        inputs = self._processor(text=[text], images=[image], return_tensors="pt", **self._image_kwargs()).to(
+            self._model.device
+        )
+        ids = inputs["input_ids"][0].tolist()
+        end_id = self._processor.tokenizer.convert_tokens_to_ids("<|vision_end|>")
+        if ids.count(end_id) != 1 or "mm_token_type_ids" not in inputs:
+            return None
+        cut = ids.index(end_id) + 1
+        prefix = {
+            k: (v[:, :cut] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v)
+            for k, v in inputs.items()
+        }
+        cache = tf.DynamicCache(config=self._model.config)
+        with torch.inference_mode():
+            self._model(**prefix, past_key_values=cache, use_cache=True)
+        return PrefixEntry(
+            input_ids=prefix["input_ids"],
+            mm_token_type_ids=prefix["mm_token_type_ids"],
+            image_grid_thw=inputs["image_grid_thw"],
+            cache=cache,
+            nbytes=cache_bytes(cache),
+        )
+
+    def _rope(self) -> Any:
+        """The submodule that computes multimodal rotary positions (found once; LoRA wraps the model)."""
+        if self._rope_module is None:
+            self._rope_module = next(
+                m for m in self._model.modules() if hasattr(m, "get_rope_index") and hasattr(m, "rope_deltas")
+            )
+        return self._rope_module
+
+    def clear_prefix_cache(self) -> None:
+        """Forget every image's cached prefix (they are also dropped, oldest first, when memory runs out)."""
+        self.prefix_cache.clear()
+
+    # ------------------------------------------------------------------ grammar
     def _grammar(
         self, requests: Sequence[GenerationRequest], texts: list[str], sizes: list[tuple[int, int]]
     ) -> GrammarProcessor | None:
@@ -578,6 +661,8 @@ class LocalBackend:
             self._model = None
             self._processor = None
             self._engine = None
+            self._rope_module = None
+            self.prefix_cache.clear()
             if self._device and str(self._device).startswith("cuda"):
                 self._torch.cuda.empty_cache()
 
