@@ -42,6 +42,9 @@ ImageBatch = list[Any] | tuple[Any, ...]
 Privacy = Literal["allow", "deny", "zdr"]
 
 
+_CLASSIFICATION = ("classification", "multi-label-classification")
+
+
 def _cannot_stream(backend: Any) -> ConfigurationError:
     return ConfigurationError(f"{type(backend).__name__} cannot stream (it has no stream method)")
 
@@ -246,6 +249,7 @@ class _ClientCore:
                 needs_geometry=spec.needs_geometry,
                 task=spec.name,
                 constraint=constraint,
+                classes=checked["classes"] if spec.name in _CLASSIFICATION else None,
             )
             for i in positions
         ]
@@ -332,6 +336,7 @@ class _ClientCore:
             finish_reason=response.finish_reason,
             max_tokens=plan.max_tokens,
             source=plan.inputs[ref.index or 0],
+            scores=response.scores,
         )
         if result.exception is not None and result.exception.index is None:
             result.exception.index = ref.index  # a parse error: made for this result alone

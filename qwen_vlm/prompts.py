@@ -20,10 +20,11 @@ __all__ = [
     "extract_prompt",
     "ocr_prompt",
     "point_prompt",
+    "presence_prompt",
 ]
 
 #: Changes whenever the wording of any prompt changes.
-PROMPT_VERSION = "2026-11-24.1"
+PROMPT_VERSION = "2026-11-24.2"
 
 
 def _quoted(classes: Sequence[str]) -> str:
@@ -63,6 +64,11 @@ def classify_multi_prompt(classes: Sequence[str]) -> str:
         "Answer in JSON format with a list of the classes that are present, using the classes exactly "
         "as written, or [] if none of them are."
     )
+
+
+def presence_prompt(label: str) -> str:
+    """A yes/no question about one class (the local backend's multi-label scores read its answer)."""
+    return f"Does this image contain {json.dumps(label, ensure_ascii=False)}? Answer yes or no."
 
 
 def detect_prompt(classes: Sequence[str] | None) -> str:

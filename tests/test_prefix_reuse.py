@@ -65,7 +65,7 @@ def test_batches_are_not_slowed_by_the_cache(checkpoints: dict[str, Path]) -> No
 
 
 def fake_entry(nbytes: int) -> PrefixEntry:
-    return PrefixEntry(input_ids=None, mm_token_type_ids=None, image_grid_thw=None, cache=None, nbytes=nbytes)
+    return PrefixEntry(input_ids=None, image_grid_thw=None, rope_delta=None, cache=None, nbytes=nbytes)
 
 
 def test_the_cache_is_bounded_in_bytes_and_evicts_the_oldest() -> None:

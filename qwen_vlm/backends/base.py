@@ -63,6 +63,7 @@ class GenerationRequest:
         task: The task name, for logs and servers that want to know.
         constraint: The shape the answer must have, for backends that can decode under a grammar
             (``None``: generate freely).
+        classes: The classes of a classification (backends that can score them fill ``scores``).
     """
 
     image: ImageRef
@@ -74,6 +75,7 @@ class GenerationRequest:
     needs_geometry: bool = False
     task: str = "unconstrained"
     constraint: Constraint | None = None
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class GenerationResponse:
         usage: Token counts and cost, if reported.
         finish_reason: Why generation stopped (``"stop"``, ``"length"``...), if known.
         error: Set when this request failed; the other fields are then best effort.
+        scores: Per-class probabilities of a classification, if the backend computed them.
     """
 
     text: str
@@ -95,6 +98,7 @@ class GenerationResponse:
     usage: Usage | None = None
     finish_reason: str | None = None
     error: QwenVLMError | None = None
+    scores: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)

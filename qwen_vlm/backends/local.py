@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import prompts
 from ..errors import (
     BackendError,
     ConfigurationError,
@@ -39,11 +40,14 @@ from ..options import (
 )
 from ..results import Usage
 from ..thinking import ThinkingSplitter, split_thinking
+from . import scoring
 from .base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
 from .grammar import GrammarEngine, GrammarProcessor, RowGrammar
 from .prefix_cache import PrefixCache, PrefixEntry, cache_bytes, image_key
 
 __all__ = ["LocalBackend", "pick_device"]
+
+_IMAGE_END = "<|vision_end|>"
 
 logger = logging.getLogger("qwen_vlm")
 
@@ -415,13 +419,15 @@ class LocalBackend:
     ) -> list[GenerationResponse]:
         torch = self._torch
         first = requests[0]
-        reused = self._reused_prefix(first, images[0]) if len(requests) == 1 else None
-        if reused is None:
+        reuse = len(requests) == 1 and (self.prefix_cache.max_bytes > 0 or bool(first.classes))
+        prefix = self._prefix_entry(first, images[0]) if reuse else None
+        if prefix is None:
             inputs, texts = self._inputs(requests, images, first.enable_thinking)
             inputs = inputs.to(self._model.device)
             grids = inputs["image_grid_thw"].tolist()
         else:
-            inputs, texts, grids = reused
+            inputs, texts = self._from_prefix(prefix[0], prefix[2]), [prefix[1]]
+            grids = prefix[0].image_grid_thw.tolist()
         if on_prompts is not None:
             on_prompts(texts)
         extra = self._generate_kwargs
@@ -470,6 +476,7 @@ class LocalBackend:
                     input_size=sizes[i],
                     usage=Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens),
                     finish_reason=finish,
+                    scores=self._scores(request, prefix[0]) if prefix is not None else None,
                 )
             )
         return responses
@@ -483,44 +490,39 @@ class LocalBackend:
         )
         return text
 
-    def _reused_prefix(self, request: GenerationRequest, image: Any) -> tuple[Any, list[str], Any] | None:
-        """Inputs for ``generate`` that start from the image's cached prefix (built on a miss).
+    def _prefix_entry(self, request: GenerationRequest, image: Any) -> tuple[PrefixEntry, str, str] | None:
+        """The image's prefix state (cached, or built and kept if reuse is on), prompt and text after it.
 
-        ``None`` when reuse is off or the template does not have the image before the text.
+        ``None`` when the template does not put the image first.
         """
-        if self.prefix_cache.max_bytes <= 0:
-            return None
-        torch = self._torch
         text = self._template(request.prompt, request.enable_thinking)
-        marker = "<|vision_end|>"
-        if text.count(marker) != 1:
+        if text.count(_IMAGE_END) != 1:
             return None
-        head, suffix = text.split(marker)
+        head, suffix = text.split(_IMAGE_END)
         key = image_key(image, f"{self._image_kwargs()}|{head}")
-        entry = self.prefix_cache.get(key)
+        entry = self.prefix_cache.get(key) if self.prefix_cache.max_bytes > 0 else None
         if entry is None:
             entry = self._prefill(text, image)
-            if entry is None:
-                return None
-            self.prefix_cache.put(key, entry)
-        tokenizer = self._processor.tokenizer
-        device = self._model.device
-        tail = tokenizer(suffix, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
-        input_ids = torch.cat([entry.input_ids, tail], dim=1)
-        mm_types = torch.cat([entry.mm_token_type_ids, torch.zeros_like(tail)], dim=1)
-        mask = torch.ones_like(input_ids)
-        # The multimodal rotary offset of this image: transformers keeps the last call's on the model and
-        # would use it for a cached prefix, which is wrong whenever another image ran in between.
-        rope = self._rope()
-        _, rope.rope_deltas = rope.get_rope_index(
-            input_ids, image_grid_thw=entry.image_grid_thw, attention_mask=mask, mm_token_type_ids=mm_types
-        )
-        inputs = {
+            if entry is not None and self.prefix_cache.max_bytes > 0:
+                self.prefix_cache.put(key, entry)
+        return None if entry is None else (entry, text, suffix)
+
+    def _from_prefix(self, entry: PrefixEntry, suffix: str) -> dict[str, Any]:
+        """``generate`` inputs that continue a copy of ``entry``'s cache with ``suffix``."""
+        torch = self._torch
+        tail = self._tokens(suffix)
+        input_ids = torch.cat([entry.input_ids, torch.tensor([tail], device=entry.input_ids.device)], dim=1)
+        # This image's rotary offset: transformers keeps the last call's on the model and would use it
+        # for a cached prefix, which is wrong whenever another image ran in between.
+        self._rope().rope_deltas = entry.rope_delta
+        return {
             "input_ids": input_ids,
-            "attention_mask": mask,
+            "attention_mask": torch.ones_like(input_ids),
             "past_key_values": copy.deepcopy(entry.cache),
         }
-        return inputs, [text], entry.image_grid_thw.tolist()
+
+    def _tokens(self, text: str) -> list[int]:
+        return [int(t) for t in self._processor.tokenizer.encode(text, add_special_tokens=False)]
 
     def _prefill(self, text: str, image: Any) -> PrefixEntry | None:
         """Run the vision encoder and the model over the prompt up to the image's end; keep the cache."""
@@ -529,7 +531,7 @@ class LocalBackend:
             self._model.device
         )
         ids = inputs["input_ids"][0].tolist()
-        end_id = self._processor.tokenizer.convert_tokens_to_ids("<|vision_end|>")
+        end_id = self._processor.tokenizer.convert_tokens_to_ids(_IMAGE_END)
         if ids.count(end_id) != 1 or "mm_token_type_ids" not in inputs:
             return None
         cut = ids.index(end_id) + 1
@@ -537,16 +539,65 @@ class LocalBackend:
             k: (v[:, :cut] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v)
             for k, v in inputs.items()
         }
+        _, rope_delta = self._rope().get_rope_index(
+            prefix["input_ids"],
+            image_grid_thw=inputs["image_grid_thw"],
+            attention_mask=prefix["attention_mask"],
+            mm_token_type_ids=prefix["mm_token_type_ids"],
+        )
         cache = tf.DynamicCache(config=self._model.config)
         with torch.inference_mode():
             self._model(**prefix, past_key_values=cache, use_cache=True)
         return PrefixEntry(
             input_ids=prefix["input_ids"],
-            mm_token_type_ids=prefix["mm_token_type_ids"],
             image_grid_thw=inputs["image_grid_thw"],
+            rope_delta=rope_delta,
             cache=cache,
             nbytes=cache_bytes(cache),
         )
+
+    def _scores(self, request: GenerationRequest, entry: PrefixEntry) -> dict[str, float] | None:
+        """Class scores for a classification request (see :mod:`qwen_vlm.backends.scoring`)."""
+        classes = request.classes
+        if not classes:
+            return None
+        thinking = False if self.info.thinking == "hybrid" else None
+
+        def after_image(prompt: str) -> list[int]:
+            text = self._template(prompt, thinking)
+            if text.rstrip().endswith("<think>"):  # always-thinking: scored as answering at once
+                text = text.rstrip() + "\n\n</think>\n\n"
+            return self._tokens(text.split(_IMAGE_END, 1)[1])
+
+        rows: list[tuple[list[int], int]] = []
+        if request.task == "classification":
+            tail = after_image(request.prompt)
+            end = self._stop_ids()[:1]
+            for label in classes:
+                answer = self._tokens(scoring.single_label_answer(label)) + end
+                rows.append((tail + answer, len(answer)))
+        else:
+            for label in classes:
+                tail = after_image(prompts.presence_prompt(label))
+                for word in scoring.multi_label_answers():
+                    answer = self._tokens(word)
+                    rows.append((tail + answer, len(answer)))
+        logprobs = scoring.sequence_logprobs(
+            self._torch,
+            self._rope(),
+            self._model.get_output_embeddings(),
+            entry.cache,
+            int(entry.input_ids.shape[1]),
+            entry.rope_delta,
+            rows,
+            int(self._processor.tokenizer.pad_token_id or 0),
+        )
+        if request.task == "classification":
+            return dict(zip(classes, scoring.normalise(logprobs), strict=True))
+        width = len(scoring.multi_label_answers())
+        return {
+            label: scoring.presence(logprobs[k * width : (k + 1) * width]) for k, label in enumerate(classes)
+        }
 
     def _rope(self) -> Any:
         """The submodule that computes multimodal rotary positions (found once; LoRA wraps the model)."""
@@ -610,7 +661,7 @@ class LocalBackend:
         self.load()
         responses: list[GenerationResponse | None] = [None] * len(requests)
         pixels: dict[int, Any] = {}
-        groups: dict[tuple[Any, Any], list[int]] = {}
+        groups: dict[tuple[Any, Any, Any], list[int]] = {}
         for i, request in enumerate(requests):
             try:
                 pixels[i] = request.image.pil()  # an image unreadable now fails alone, not its group
@@ -619,7 +670,9 @@ class LocalBackend:
                     raise
                 responses[i] = GenerationResponse(text="", error=exc)
                 continue
-            groups.setdefault((request.temperature or None, request.enable_thinking), []).append(i)
+            # A classification is generated alone: its scores read the same cached image prefix.
+            alone = i if request.classes else None
+            groups.setdefault((request.temperature or None, request.enable_thinking, alone), []).append(i)
         with self._lock:
             for indices in groups.values():
                 batch = [requests[i] for i in indices]

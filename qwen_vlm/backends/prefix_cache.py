@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PrefixCache", "PrefixEntry", "image_key"]
+__all__ = ["PrefixCache", "PrefixEntry", "cache_bytes", "expand_batch", "image_key"]
 
 
 @dataclass
@@ -29,15 +29,15 @@ class PrefixEntry:
 
     Attributes:
         input_ids: The prefix tokens, shape ``(1, n)``.
-        mm_token_type_ids: Which prefix tokens are image tokens, shape ``(1, n)``.
         image_grid_thw: The image's patch grid, shape ``(1, 3)``.
+        rope_delta: The image's multimodal rotary offset for the text after it, shape ``(1, 1)``.
         cache: The transformers cache after the prefix (copied before each use, never changed).
         nbytes: Memory the cache holds.
     """
 
     input_ids: Any
-    mm_token_type_ids: Any
     image_grid_thw: Any
+    rope_delta: Any
     cache: Any
     nbytes: int
 
@@ -49,14 +49,40 @@ def image_key(image: Any, context: str) -> str:
     return digest.hexdigest()
 
 
+def _tensors(layer: Any) -> list[tuple[Any, Any, Any]]:
+    """``(container, key, tensor)`` for each tensor a cache layer holds (attributes, or dicts of them)."""
+    found = []
+    for name, value in vars(layer).items():
+        if hasattr(value, "nelement"):
+            found.append((layer, name, value))
+        elif isinstance(value, dict):
+            found += [(value, k, v) for k, v in value.items() if hasattr(v, "nelement")]
+    return found
+
+
 def cache_bytes(cache: Any) -> int:
     """The bytes held by a transformers cache's tensors (keys, values, convolution and recurrent states)."""
-    total = 0
+    return sum(
+        int(t.nelement()) * int(t.element_size())
+        for layer in getattr(cache, "layers", None) or ()
+        for _, _, t in _tensors(layer)
+    )
+
+
+def expand_batch(cache: Any, rows: int) -> None:
+    """Repeat a one-row cache ``rows`` times along the batch (in place; attention and linear layers).
+
+    transformers' own ``batch_repeat_interleave`` skips the convolution and recurrent states of
+    Qwen3.5's linear-attention layers, so every batch-first tensor of one row is repeated here.
+    """
     for layer in getattr(cache, "layers", None) or ():
-        for value in vars(layer).values():
-            if hasattr(value, "element_size") and hasattr(value, "nelement"):
-                total += int(value.nelement()) * int(value.element_size())
-    return total
+        for container, key, tensor in _tensors(layer):
+            if tensor.dim() > 0 and tensor.shape[0] == 1:
+                repeated = tensor.repeat_interleave(rows, dim=0)
+                if isinstance(container, dict):
+                    container[key] = repeated
+                else:
+                    setattr(container, key, repeated)
 
 
 class PrefixCache:

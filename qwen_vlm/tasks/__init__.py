@@ -293,6 +293,7 @@ def parse_answer(
     finish_reason: str | None = None,
     max_tokens: int | None = None,
     source: Any = None,
+    scores: Mapping[str, float] | None = None,
 ) -> Result:
     """Turn a model answer into the task's result (the client's and :func:`parse`'s common path).
 
@@ -311,6 +312,7 @@ def parse_answer(
         finish_reason: Why generation stopped (``"length"``: at the token limit).
         max_tokens: The token limit the answer was generated under (named in truncation errors).
         source: The input the image came from (kept by reference, for drawing).
+        scores: Per-class probabilities of a classification (kept on the result as given).
     """
     common: dict[str, Any] = {
         "text": text,
@@ -329,6 +331,8 @@ def parse_answer(
     try:
         with _cyclic_gc_paused():
             result = _parse_answer(spec, text, info, params, common, error, image_size, input_size)
+        if scores is not None and isinstance(result, (Classification, MultiLabelClassification)):
+            result = replace(result, scores=dict(scores))
     except Exception as exc:  # a parser bug must never cost the other images of a batch their results
         failure = OutputParseError(f"the answer could not be parsed ({type(exc).__name__}: {exc})", text)
         failure.__cause__ = exc

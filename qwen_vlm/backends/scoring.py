@@ -1,0 +1,113 @@
+"""Class scores on the local backend: teacher-forced log-likelihoods of each class's answer.
+
+**Single-label** (:class:`~qwen_vlm.Classification.scores`): for each class ``c``, the log-probability
+that the model, asked the classification prompt about this image, answers exactly
+``{"label": "c"}`` and stops; the scores are those probabilities normalised over the classes (a softmax
+of the log-likelihoods), so they sum to 1. Thinking is not part of it: a thinking model is scored as if
+it answered right away. Only the answer's canonical tokenization counts (other spellings of the same
+text are ignored), as in every likelihood-based classifier.
+
+**Multi-label** (:class:`~qwen_vlm.MultiLabelClassification.scores`): for each class, separately, the
+probability that the model answers yes rather than no to ``Does this image contain "c"? Answer yes or
+no.`` (``Yes``/``yes`` against ``No``/``no``). Classes are judged independently, so these do not sum to
+1; 0.5 means the model cannot tell.
+
+Every candidate answer is read in one forward pass over the image's cached prompt prefix (the vision
+encoder runs once per image), in chunks of rows so that memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .prefix_cache import expand_batch
+
+__all__ = ["multi_label_answers", "normalise", "presence", "sequence_logprobs", "single_label_answer"]
+
+#: Rows (candidate answers) read in one forward pass; each row holds a copy of the image's prefix cache.
+CHUNK = 16
+YES, NO = ("Yes", "yes"), ("No", "no")
+
+
+def single_label_answer(label: str) -> str:
+    """The exact answer text the classification prompt asks for."""
+    return '{"label": ' + json.dumps(label, ensure_ascii=False) + "}"
+
+
+def multi_label_answers() -> tuple[str, ...]:
+    """The answers whose probabilities make a class's presence score (yes forms, then no forms)."""
+    return (*YES, *NO)
+
+
+def normalise(logprobs: Sequence[float]) -> list[float]:
+    """A softmax of log-probabilities (so the results sum to 1)."""
+    top = max(logprobs)
+    weights = [math.exp(v - top) for v in logprobs]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def presence(logprobs: Sequence[float]) -> float:
+    """P(yes) / (P(yes) + P(no)) from the log-probabilities of :func:`multi_label_answers`, in order."""
+    top = max(logprobs)
+    yes = sum(math.exp(v - top) for v in logprobs[: len(YES)])
+    no = sum(math.exp(v - top) for v in logprobs[len(YES) :])
+    return yes / (yes + no)
+
+
+def sequence_logprobs(
+    torch: Any,
+    inner: Any,
+    lm_head: Any,
+    cache: Any,
+    prefix_length: int,
+    rope_delta: Any,
+    rows: Sequence[tuple[list[int], int]],
+    pad_id: int,
+) -> list[float]:
+    """Log-probability of the last ``n`` tokens of each row, given the cached prefix and the row before.
+
+    Args:
+        torch: The torch module.
+        inner: The multimodal model without its head (``Qwen*VLModel``).
+        lm_head: The output projection.
+        cache: The prefix's transformers cache (copied per chunk, never changed).
+        prefix_length: Tokens in the prefix.
+        rope_delta: The image's multimodal rotary offset (``rope_deltas`` of its prompt), shape ``(1, 1)``.
+        rows: ``(tokens after the prefix, how many of the last ones to score)`` per candidate.
+        pad_id: Token used to right-pad rows (never scored).
+    """
+    out: list[float] = []
+    device = rope_delta.device
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        width = max(len(tokens) for tokens, _ in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros((len(chunk), prefix_length + width), dtype=torch.long, device=device)
+        mask[:, :prefix_length] = 1
+        for r, (tokens, _) in enumerate(chunk):
+            ids[r, : len(tokens)] = torch.tensor(tokens, dtype=torch.long, device=device)
+            mask[r, prefix_length : prefix_length + len(tokens)] = 1
+        positions = torch.arange(prefix_length, prefix_length + width, device=device)
+        positions = positions.unsqueeze(0).expand(len(chunk), -1) + rope_delta.reshape(1, 1)
+        rows_cache = copy.deepcopy(cache)
+        expand_batch(rows_cache, len(chunk))
+        with torch.inference_mode():
+            hidden = inner(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=rows_cache,
+                use_cache=True,
+            ).last_hidden_state
+            for r, (tokens, scored) in enumerate(chunk):
+                first = len(tokens) - scored  # the scored tokens are predicted from one position earlier
+                logits = lm_head(hidden[r, first - 1 : len(tokens) - 1]).float()
+                logprobs = torch.log_softmax(logits, dim=-1)
+                targets = torch.tensor(tokens[first:], dtype=torch.long, device=device)
+                out.append(float(logprobs.gather(1, targets.unsqueeze(1)).sum()))
+    return out
