@@ -20,9 +20,11 @@ million digits, or whitespace forever. So every schema is *bounded*:
 * no free whitespace (the separators are ``", "`` and ``": "``, as Qwen writes them);
 * coordinates are integers within the family's range (0-1000, or the pixels of the image the model saw
   on Qwen2.5-VL), labels are one of the classes (or at most :data:`MAX_LABEL_LENGTH` characters);
-* in ``extract``, strings without ``maxLength`` get :data:`MAX_STRING_LENGTH`, numbers without bounds get
-  ``±`` :data:`MAX_NUMBER` (which also excludes exponents), arrays without ``maxItems`` get
-  :data:`MAX_ITEMS`. A bound the schema sets itself is kept: that is how to override these.
+* in ``extract``, numbers without bounds get ``±`` :data:`MAX_NUMBER` (which also excludes exponents),
+  arrays without ``maxItems`` get :data:`MAX_ITEMS`. A bound the schema sets itself is kept: that is how
+  to override these. Strings keep the schema's own ``maxLength`` (if any): a default one would cost
+  15x more time per token in xgrammar (34 vs 2 us at 2,000 characters), and a string that runs on is
+  closed on budget like anything else.
 
 And the backend still closes the structure early when the token budget is about to run out
 (:func:`closing_reserve` tells it how many tokens closing can take), flagging the result ``truncated``.
@@ -43,7 +45,6 @@ __all__ = [
     "MAX_LABEL_LENGTH",
     "MAX_NUMBER",
     "MAX_OBJECTS",
-    "MAX_STRING_LENGTH",
     "Constraint",
     "bounded_schema",
     "closing_reserve",
@@ -53,8 +54,6 @@ __all__ = [
 MAX_OBJECTS = 100
 #: Longest free label of a detection without classes.
 MAX_LABEL_LENGTH = 64
-#: Longest string in a constrained extraction, unless the schema sets ``maxLength``.
-MAX_STRING_LENGTH = 2000
 #: Largest magnitude of a number in a constrained extraction, unless the schema sets its own bounds.
 MAX_NUMBER = 10**15
 #: Most items of an array in a constrained extraction, unless the schema sets ``maxItems``.
@@ -134,10 +133,10 @@ def _label(classes: Sequence[str] | None) -> dict[str, Any]:
 
 
 def bounded_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` with a bound on every string, number and array that has none (a deep copy).
+    """``schema`` with a bound on every number and array that has none (a deep copy).
 
-    Strings get ``maxLength`` :data:`MAX_STRING_LENGTH`, numbers and integers ``minimum``/``maximum``
-    ``±MAX_NUMBER``, arrays ``maxItems`` :data:`MAX_ITEMS`. Bounds the schema sets are kept.
+    Numbers and integers get ``minimum``/``maximum`` ``±MAX_NUMBER``, arrays ``maxItems``
+    :data:`MAX_ITEMS`. Bounds the schema sets are kept; strings are left as they are.
     """
     out = copy.deepcopy(dict(schema))
     _bound(out, 0)
@@ -157,8 +156,6 @@ def _bound(node: Any, depth: int) -> None:
     if depth > 64 or not isinstance(node, dict):
         return
     kinds = _types(node)
-    if "string" in kinds and "maxLength" not in node and "enum" not in node and "const" not in node:
-        node["maxLength"] = MAX_STRING_LENGTH
     if kinds & {"number", "integer"} and "enum" not in node and "const" not in node:
         if "minimum" not in node and "exclusiveMinimum" not in node:
             node["minimum"] = -MAX_NUMBER

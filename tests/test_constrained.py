@@ -23,7 +23,6 @@ from pydantic import BaseModel
 from qwen_vlm import QwenVLM
 from qwen_vlm.constraints import (
     MAX_NUMBER,
-    MAX_STRING_LENGTH,
     Constraint,
     bounded_schema,
     closing_reserve,
@@ -89,7 +88,8 @@ def test_extraction_schema_is_bounded_where_the_user_set_no_bound() -> None:
     assert "maxLength" not in Label.model_json_schema()["properties"]["title"]  # input untouched
     assert bounded["properties"]["title"]["maxLength"] == 12
     assert bounded["properties"]["price"]["maximum"] == MAX_NUMBER
-    assert bounded["$defs"]["Address"]["properties"]["street"]["maxLength"] == MAX_STRING_LENGTH
+    assert "maxLength" not in bounded["$defs"]["Address"]["properties"]["street"]  # closed on budget instead
+    assert bounded["$defs"]["Address"]["properties"]["number"]["minimum"] == -MAX_NUMBER
     assert bounded["properties"]["tags"]["maxItems"] == 256
     assert "maxLength" not in bounded["$defs"]["Colour"]  # an enum needs no bound
     assert closing_reserve(bounded) > closing_reserve(Constraint("classify", classes=("a",)).json_schema())

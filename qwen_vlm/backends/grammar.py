@@ -88,6 +88,13 @@ class GrammarEngine:
         stops = set(stop_ids)
         added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
         self.banned: list[int] = sorted(int(i) for i in added if int(i) not in stops and int(i) < vocab_size)
+        #: The bitmask words with the banned tokens' bits cleared (ANDed into each row's mask).
+        self.allowed_words: Any = None
+        if self.banned:
+            words = xgrammar.allocate_token_bitmask(1, vocab_size)[0]
+            for token in self.banned:
+                words[token >> 5] &= ~(1 << (token & 31))
+            self.allowed_words = words
 
     def closing_tensor(self, device: Any, in_string: bool) -> Any:
         """The closing order (:attr:`closing_order` or :attr:`closing_order_in_string`) on ``device``."""
@@ -191,14 +198,14 @@ class GrammarProcessor:
                 if row is not None and not row.thinking:
                     self._open(row)
         step = int(input_ids.shape[1]) - self._start
-        self._xgr.reset_token_bitmask(self._bitmask)
+        lasts = input_ids[:, -1].tolist() if step > 0 else [None] * len(self.rows)
         masked: list[int] = []
         forced: dict[int, int] = {}
         think_end = self._engine.think_end
         for i, row in enumerate(self.rows):
             if row is None or row.done:
                 continue
-            last = int(input_ids[i, -1]) if step > 0 else None
+            last = lasts[i]
             remaining = row.budget - step
             if row.matcher is None:  # still thinking
                 if last is not None:
@@ -223,20 +230,21 @@ class GrammarProcessor:
             if row.matcher.is_terminated():
                 row.done = True
                 continue
-            row.matcher.fill_next_token_bitmask(self._bitmask, i)
+            row.matcher.fill_next_token_bitmask(self._bitmask, i)  # overwrites the whole row
+            if self._engine.allowed_words is not None:
+                self._bitmask[i].bitwise_and_(self._engine.allowed_words)
             masked.append(i)
             if not row.closing and remaining <= row.reserve:
                 if row.need is None:
                     row.need = self._closing_steps(row)
                 row.closing = remaining <= row.need + _MARGIN
         if masked:
-            bitmask = self._bitmask.to(scores.device)
-            self._xgr.apply_token_bitmask_inplace(scores, bitmask, indices=masked)
+            bitmask = self._bitmask if scores.device.type == "cpu" else self._bitmask.to(scores.device)
+            indices = None if len(masked) == len(self.rows) else masked
+            self._xgr.apply_token_bitmask_inplace(scores, bitmask, indices=indices)
             for i in masked:
                 row = self.rows[i]
                 assert row is not None
-                if self._engine.banned:
-                    scores[i, self._engine.banned] = float("-inf")
                 if row.box_limits is not None:
                     self._order_box(row, i, scores)
                 if row.closing:  # the allowed token that ends the structure soonest
