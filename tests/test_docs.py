@@ -19,6 +19,7 @@ def test_prompts_doc_matches_the_code() -> None:
         prompts.caption_prompt(True),
         prompts.classify_prompt(["cat", "dog"]),
         prompts.classify_multi_prompt(["cat", "dog"]),
+        prompts.presence_prompt("cat"),
         prompts.detect_prompt(["cat", "dog"]),
         prompts.detect_prompt(None),
         prompts.point_prompt(["cat", "dog"]),
@@ -39,7 +40,7 @@ def test_every_task_page_shows_its_prompt_exactly() -> None:
         "caption": [prompts.caption_prompt(False), prompts.caption_prompt(True)],
         "ocr": [prompts.ocr_prompt()],
         "classify": [prompts.classify_prompt(["cat", "dog"])],
-        "classify_multi": [prompts.classify_multi_prompt(["cat", "dog"])],
+        "classify_multi": [prompts.classify_multi_prompt(["cat", "dog"]), prompts.presence_prompt("cat")],
         "detect": [prompts.detect_prompt(["cat", "dog"]), prompts.detect_prompt(None)],
         "point": [prompts.point_prompt(["cat", "dog"])],
         "extract": [
