@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     gen = p.add_argument_group("generation")
     gen.add_argument("--max-tokens", type=int, default=None)
     gen.add_argument("--temperature", type=float, default=None)
+    gen.add_argument(
+        "--no-constrained",
+        dest="constrained",
+        action="store_false",
+        help="generate detect/point/classify/extract answers without a grammar",
+    )
     thinking = gen.add_mutually_exclusive_group()
     thinking.add_argument("--enable-thinking", dest="thinking", action="store_const", const=True)
     thinking.add_argument("--disable-thinking", dest="thinking", action="store_const", const=False)
@@ -171,7 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for k, v in (("api_key", args.api_key), ("device", args.device), ("dtype", args.dtype))
             if v is not None
         }
-        vlm = QwenVLM(args.model, backend=args.backend, base_url=args.base_url, family=args.family, **options)
+        vlm = QwenVLM(
+            args.model,
+            backend=args.backend,
+            base_url=args.base_url,
+            family=args.family,
+            constrained=args.constrained,
+            **options,
+        )
         single = len(args.images) == 1
         out = vlm.run(
             args.task.replace("-", "_"),

@@ -42,6 +42,10 @@ def test_cli_tasks(capsys: pytest.CaptureFixture[str]) -> None:
         assert code == 0 and record["detections"][0]["xyxy"] == [0.0, 0.0, 400.0, 266.5]
         assert record["task_result"] == "Detections"
         assert "house" in server.requests[-1]["messages"][0]["content"][1]["text"]
+        schema = server.requests[-1]["response_format"]["json_schema"]["schema"]  # a vLLM-style URL
+        assert schema["items"]["properties"]["label"] == {"enum": ["house", "sun"]}
+        code, out, _ = run(capsys, "detect", SAMPLE, "--classes", "house", "--no-constrained", *common)
+        assert code == 0 and "response_format" not in server.requests[-1]
         server.script = lambda n, body: Reply(body=completion("no json"))
         code, out, _ = run(capsys, "extract", SAMPLE, "--schema", '{"text": "the sign"}', *common)
         assert code == 1 and "error: the answer contains no JSON" in out
