@@ -60,7 +60,7 @@ code("""vlm.ocr(image, max_tokens=40)""", "ocr")
 code("""vlm.ask(image, "What colour is the sky?", max_tokens=20)""", "ask")
 code("""vlm.prompt(image, "Describe the picture in five words.", max_tokens=20)""", "prompt")
 
-md("## Classification\n\nThe label is always one of *your* classes — or `None`, with `.error` saying why (an answer that names none of them is never a silent guess).", "classify-md")
+md("## Classification\n\nThe label is always one of *your* classes — or `None`, with `.error` saying why (an answer that names none of them is never a silent guess). On the local backend the answer is decoded under a grammar, and the number on each chip is that class's probability (`.scores`; see docs/scores.md).", "classify-md")
 code("""model_for("house").classify(image, ["house", "car", "tree"])""", "classify")
 code("""model_for('["house", "sun"]').classify_multi(image, ["house", "sun", "car"])""", "classify-multi")
 
