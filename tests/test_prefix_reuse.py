@@ -16,7 +16,7 @@ from qwen_vlm import QwenVLM
 from qwen_vlm.backends.prefix_cache import PrefixCache, PrefixEntry, image_key
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-FAMILIES = ("qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_vl_thinking")
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_vl_thinking")
 A = Image.effect_noise((320, 200), 60).convert("RGB")
 B = Image.effect_noise((200, 320), 30).convert("RGB")
 
