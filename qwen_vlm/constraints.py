@@ -143,6 +143,10 @@ def bounded_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _types(node: Mapping[str, Any]) -> set[str]:
     kind = node.get("type")
     if isinstance(kind, str):
@@ -157,10 +161,12 @@ def _bound(node: Any, depth: int) -> None:
         return
     kinds = _types(node)
     if kinds & {"number", "integer"} and "enum" not in node and "const" not in node:
+        lower = _number(node.get("minimum", node.get("exclusiveMinimum")))
+        upper = _number(node.get("maximum", node.get("exclusiveMaximum")))
         if "minimum" not in node and "exclusiveMinimum" not in node:
-            node["minimum"] = -MAX_NUMBER
+            node["minimum"] = min(-MAX_NUMBER, upper) if upper is not None else -MAX_NUMBER
         if "maximum" not in node and "exclusiveMaximum" not in node:
-            node["maximum"] = MAX_NUMBER
+            node["maximum"] = max(MAX_NUMBER, lower) if lower is not None else MAX_NUMBER
     if "array" in kinds and "maxItems" not in node:
         node["maxItems"] = max(MAX_ITEMS, int(node.get("minItems", 0) or 0))
     for key in ("properties", "$defs", "definitions", "patternProperties"):

@@ -20,7 +20,7 @@ pytest.importorskip("xgrammar")
 
 from pydantic import BaseModel
 
-from qwen_vlm import QwenVLM
+from qwen_vlm import ConfigurationError, QwenVLM
 from qwen_vlm.constraints import (
     MAX_NUMBER,
     Constraint,
@@ -195,3 +195,33 @@ def test_max_objects_bounds_a_constrained_detection(checkpoints: dict[str, Path]
     assert result.ok and len(result.detections) <= 2
     with pytest.raises(Exception, match="max_objects applies to detect and point"):
         vlm.classify(images(1)[0], CLASSES, max_objects=2)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("schema", "reason"),
+    [
+        (
+            {"type": "object", "properties": {"n": {"type": "integer", "minimum": 10, "maximum": 1}}},
+            "minimum",
+        ),
+        ({"type": "object", "properties": {"x": {"$ref": "#/$defs/Missing"}}, "required": ["x"]}, "Missing"),
+        ({"type": "object", "properties": {"c": {"type": "string", "pattern": "(unclosed"}}}, "parenthesis"),
+    ],
+)
+def test_a_schema_no_grammar_can_follow_is_a_configuration_error(
+    schema: dict[str, Any], reason: str, clients: dict[str, QwenVLM]
+) -> None:
+    vlm = clients["qwen3_vl"]
+    for images_in in (images(1)[0], images(3)):  # one image or a batch: the call fails as a whole
+        with pytest.raises(ConfigurationError, match=reason) as caught:
+            vlm.extract(images_in, schema)
+        assert "constrained=False" in str(caught.value)
+    assert vlm.extract(images(1)[0], schema, constrained=False, max_tokens=8).text  # free: it runs
+
+
+def test_added_number_bounds_never_contradict_the_schema() -> None:
+    schema = {"type": "object", "properties": {"big": {"type": "number", "minimum": 1e300}}}
+    bounded = bounded_schema(schema)["properties"]["big"]
+    assert bounded["minimum"] == 1e300 and bounded["maximum"] >= 1e300
+    negative = bounded_schema({"type": "integer", "maximum": -(10**20)})
+    assert negative["minimum"] <= -(10**20)

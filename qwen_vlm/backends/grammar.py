@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..constraints import Constraint, closing_reserve
+from ..errors import ConfigurationError
 
 __all__ = ["GrammarEngine", "GrammarProcessor", "RowGrammar"]
 
@@ -109,13 +110,26 @@ class GrammarEngine:
         return found
 
     def compiled(self, constraint: Constraint, input_size: tuple[int, int] | None) -> tuple[Any, int]:
-        """The compiled grammar of ``constraint`` for one image, and its closing reserve in tokens."""
+        """The compiled grammar of ``constraint`` for one image, and its closing reserve in tokens.
+
+        Raises:
+            ConfigurationError: If the schema cannot be turned into a grammar (a contradiction such as
+                ``minimum`` above ``maximum``, a ``$ref`` to nothing, a regex xgrammar cannot read).
+        """
         key = constraint.grammar_key(input_size)
         with self._lock:
             found = self._compiled.get(key)
             if found is None:
                 schema = constraint.json_schema(input_size)
-                grammar = self._compiler.compile_json_schema(key, any_whitespace=False, strict_mode=True)
+                try:
+                    grammar = self._compiler.compile_json_schema(key, any_whitespace=False, strict_mode=True)
+                except (RuntimeError, ValueError, TypeError) as exc:
+                    reason = str(exc).strip().splitlines()[-1][:300]
+                    reason = re.sub(r"^\[[^\]]*\]\s*(\S+\.cc:\d+:\s*)?", "", reason)  # "[time] x.cc:9:"
+                    raise ConfigurationError(
+                        f"the {constraint.kind} schema cannot be used for constrained decoding ({reason}); "
+                        "fix the schema, or pass constrained=False to generate without a grammar"
+                    ) from None
                 # Each allowed token writes at least one character; twice the characters closing needs
                 # covers detours such as a closer token that opens a string where a value is due.
                 found = (grammar, 2 * closing_reserve(schema) + 4)

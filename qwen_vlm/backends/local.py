@@ -634,6 +634,20 @@ class LocalBackend:
             rows.append(RowGrammar(grammar, reserve, request.max_tokens, thinking, limits))
         return GrammarProcessor(engine, rows)
 
+    def _check_grammars(self, requests: Sequence[GenerationRequest]) -> None:
+        """Compile each user schema once up front, so a schema xgrammar refuses fails the call at once."""
+        schemas = {id(r.constraint): r.constraint for r in requests if r.constraint is not None}
+        extracts = [c for c in schemas.values() if c.kind == "extract"]
+        engine = self._grammar_engine() if extracts else None
+        if engine is None:
+            return
+        for constraint in extracts:
+            try:
+                engine.compiled(constraint, None)
+            except ConfigurationError as exc:
+                exc.whole_call = True
+                raise
+
     def _grammar_engine(self) -> GrammarEngine | None:
         if self._engine is None:
             try:
@@ -657,8 +671,14 @@ class LocalBackend:
         return [*ids, pad] if pad is not None else ids
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
-        """Run a batch; requests that differ in sampling or thinking run in separate sub-batches."""
+        """Run a batch; requests that differ in sampling or thinking run in separate sub-batches.
+
+        Raises:
+            ConfigurationError: If an ``extract`` schema cannot be compiled into a grammar (before any
+                generation).
+        """
         self.load()
+        self._check_grammars(requests)
         responses: list[GenerationResponse | None] = [None] * len(requests)
         pixels: dict[int, Any] = {}
         groups: dict[tuple[Any, Any, Any], list[int]] = {}
