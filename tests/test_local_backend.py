@@ -243,6 +243,10 @@ def test_lora_adapter(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     tuned = QwenVLM(str(checkpoints["qwen3_vl"]), device="cpu", adapter=str(tmp_path / "adapter"))
     assert type(tuned.backend.model).__name__ == "PeftModel"  # type: ignore[attr-defined]
     assert tuned.ask(IMG, "q", max_tokens=12).text != plain.ask(IMG, "q", max_tokens=12).text
+    # Prefix reuse and class scores go through the adapter too.
+    tuned_scores = tuned.classify(IMG, ["red", "blue"]).scores
+    assert tuned_scores is not None and tuned_scores != plain.classify(IMG, ["red", "blue"]).scores
+    assert tuned.ask(IMG, "q", max_tokens=12).text == tuned.ask(IMG, "q", max_tokens=12).text
 
 
 # ----------------------------------------------------------------------------- errors

@@ -518,7 +518,7 @@ class LocalBackend:
         return {
             "input_ids": input_ids,
             "attention_mask": torch.ones_like(input_ids),
-            "past_key_values": copy.deepcopy(entry.cache),
+            self._cache_kwarg(): copy.deepcopy(entry.cache),
         }
 
     def _tokens(self, text: str) -> list[int]:
@@ -547,7 +547,7 @@ class LocalBackend:
         )
         cache = tf.DynamicCache(config=self._model.config)
         with torch.inference_mode():
-            self._model(**prefix, past_key_values=cache, use_cache=True)
+            self._model(**prefix, **{self._cache_kwarg(): cache}, use_cache=True)
         return PrefixEntry(
             input_ids=prefix["input_ids"],
             image_grid_thw=inputs["image_grid_thw"],
@@ -591,6 +591,7 @@ class LocalBackend:
             entry.rope_delta,
             rows,
             int(self._processor.tokenizer.pad_token_id or 0),
+            self._cache_kwarg(),
         )
         if request.task == "classification":
             return dict(zip(classes, scoring.normalise(logprobs), strict=True))
@@ -598,6 +599,12 @@ class LocalBackend:
         return {
             label: scoring.presence(logprobs[k * width : (k + 1) * width]) for k, label in enumerate(classes)
         }
+
+    def _cache_kwarg(self) -> str:
+        """``"cache"`` (transformers >= 5.24) or ``"past_key_values"`` (older, deprecated since)."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self._rope().forward).parameters else "past_key_values"
 
     def _rope(self) -> Any:
         """The submodule that computes multimodal rotary positions (found once; LoRA wraps the model)."""

@@ -68,6 +68,7 @@ def sequence_logprobs(
     rope_delta: Any,
     rows: Sequence[tuple[list[int], int]],
     pad_id: int,
+    cache_kwarg: str = "past_key_values",
 ) -> list[float]:
     """Log-probability of the last ``n`` tokens of each row, given the cached prefix and the row before.
 
@@ -80,6 +81,7 @@ def sequence_logprobs(
         rope_delta: The image's multimodal rotary offset (``rope_deltas`` of its prompt), shape ``(1, 1)``.
         rows: ``(tokens after the prefix, how many of the last ones to score)`` per candidate.
         pad_id: Token used to right-pad rows (never scored).
+        cache_kwarg: The model's name for the cache argument (``"cache"`` from transformers 5.24).
     """
     out: list[float] = []
     device = rope_delta.device
@@ -101,8 +103,8 @@ def sequence_logprobs(
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=rows_cache,
                 use_cache=True,
+                **{cache_kwarg: rows_cache},
             ).last_hidden_state
             for r, (tokens, scored) in enumerate(chunk):
                 first = len(tokens) - scored  # the scored tokens are predicted from one position earlier
