@@ -33,6 +33,7 @@ from .errors import (
     TokenLimitError,
     TruncatedOutputError,
 )
+from .groups import Images
 from .interop import to_dataframe
 from .models import ModelInfo, list_models
 from .results import (
@@ -67,6 +68,7 @@ __all__ = [
     "GenerationResponse",
     "ImageError",
     "ImageResizedError",
+    "Images",
     "InsufficientCreditsError",
     "MissingDependencyError",
     "ModelInfo",

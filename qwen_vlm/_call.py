@@ -63,6 +63,7 @@ class _Plan:
     ``refs`` holds every input in order; ``requests`` only those that could be read, ``positions[k]``
     being the input position of ``requests[k]``. Inputs that could not be read (in a list) have their
     :class:`ImageError` in ``ref.error`` and get a failed result without anything being sent.
+    ``members[i]`` holds every image of input ``i`` (one, or a group's).
     """
 
     spec: TaskSpec
@@ -75,6 +76,7 @@ class _Plan:
     strict: bool
     progress: bool | None
     max_tokens: int
+    members: list[list[ImageRef]]
 
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))

@@ -13,7 +13,8 @@ from ._call import CallOptions, _Plan, _Settings
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
 from .backends.base import checked_response
 from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
-from .images import ImageRef, is_image_input, prepare_images
+from .groups import is_single_input, prepare_inputs
+from .images import ImageRef
 from .models import FAMILIES, Family, ModelInfo
 from .options import (
     check_bool,
@@ -205,32 +206,42 @@ class _ClientCore:
         max_tokens, temperature = settings.max_tokens, settings.temperature
         enable_thinking, progress = settings.enable_thinking, settings.progress
         info = self._backend.info
-        single = is_image_input(images)
+        single = is_single_input(images)
         if single:
             items: list[Any] = [images]
         elif isinstance(images, (list, tuple)):
             items = list(images)
         else:
-            raise ConfigurationError(f"expected an image or a list of images, got {type(images).__name__}")
+            raise ConfigurationError(
+                f"expected an image or a list of images (or Images(...) groups), got {type(images).__name__}"
+            )
         # In a list, an unreadable image is that image's failed result (unless strict=True, which
         # refuses to send anything); a single unreadable image raises.
         keep_going = not single and not strict
-        refs = prepare_images(items, single=single, keep_going=keep_going)
+        refs, members = prepare_inputs(items, single=single, keep_going=keep_going)
         if spec.needs_geometry or not getattr(self._backend, "accepts_urls", False):
-            for ref in refs:
-                if ref.error is not None:
-                    continue
-                try:
-                    ref.pil()  # download URLs now, so a bad one fails before anything is sent
-                except ImageError as exc:
-                    if not keep_going:
-                        exc.whole_call = True
-                        raise
-                    ref.error = exc
-        prompt, json_schema = build_prompt(spec, checked)
-        constraint = (
-            build_constraint(spec, checked, info, settings.max_objects) if settings.constrained else None
-        )
+            for ref, group in zip(refs, members, strict=True):
+                for member in group if ref.error is None else ():
+                    try:
+                        member.pil()  # download URLs now, so a bad one fails before anything is sent
+                    except ImageError as exc:
+                        if not keep_going:
+                            exc.whole_call = True
+                            raise
+                        ref.error = exc
+                        break
+        self._check_group_limit(members)
+        shapes: dict[int, tuple[str, Any, Any]] = {}
+        for group in members:
+            n = len(group)
+            if n not in shapes:
+                prompt, json_schema = build_prompt(spec, checked, images=n)
+                constraint = (
+                    build_constraint(spec, checked, info, settings.max_objects, images=n)
+                    if settings.constrained
+                    else None
+                )
+                shapes[n] = (prompt, json_schema, constraint)
         thinking_on = enable_thinking if enable_thinking is not None else info.thinking_default
         budget = (
             max_tokens
@@ -241,23 +252,41 @@ class _ClientCore:
         requests = [
             GenerationRequest(
                 image=refs[i],
-                prompt=prompt,
+                prompt=shapes[len(members[i])][0],
                 max_tokens=budget,
                 temperature=temperature,
                 enable_thinking=enable_thinking,
-                json_schema=json_schema if settings.constrained else None,
+                json_schema=shapes[len(members[i])][1] if settings.constrained else None,
                 needs_geometry=spec.needs_geometry,
                 task=spec.name,
-                constraint=constraint,
+                constraint=shapes[len(members[i])][2],
                 classes=checked["classes"] if spec.name in _CLASSIFICATION else None,
+                more_images=tuple(members[i][1:]),
             )
             for i in positions
         ]
-        return _Plan(spec, checked, items, refs, requests, positions, single, strict, progress, budget)
+        return _Plan(
+            spec, checked, items, refs, requests, positions, single, strict, progress, budget, members
+        )
+
+    def _check_group_limit(self, members: list[list[ImageRef]]) -> None:
+        """Refuse a group larger than the backend takes in one request, before anything is sent."""
+        limit = getattr(self._backend, "max_images_per_request", None)
+        largest = max((len(group) for group in members), default=1)
+        if largest > 1 and not getattr(self._backend, "accepts_image_groups", False):
+            raise ConfigurationError(
+                f"{type(self._backend).__name__} cannot take several images in one request"
+            )
+        if limit is not None and largest > limit:
+            raise ConfigurationError(
+                f"a group of {largest} images is more than this server takes in one request "
+                f"(max_images_per_request={limit}; vLLM: --limit-mm-per-prompt); split the group or raise "
+                "the limit"
+            )
 
     def _stream_args(self, image: Any, params: dict[str, Any]) -> tuple[dict[str, Any], CallOptions]:
         """A streamed call's task parameters and options, once the image and backend are fit for it."""
-        if not is_image_input(image):
+        if not is_single_input(image):
             raise ConfigurationError(
                 f"stream takes one image (got {type(image).__name__}); stream each image of a list in turn"
             )
@@ -318,9 +347,13 @@ class _ClientCore:
         image_size = None
         # Coordinates need the original size: always known for grounding (pixels were loaded up front),
         # and for OCR answers with located text whenever the pixels are in memory.
+        group = plan.members[ref.index or 0] if len(plan.members[ref.index or 0]) > 1 else None
+        image_sizes = None
         if error is None and (plan.spec.needs_geometry or ref.loaded):
             try:
                 image_size = ref.size
+                if group is not None and (plan.spec.needs_geometry or plan.spec.name == "ocr"):
+                    image_sizes = [member.size for member in group]
             except ImageError as exc:
                 error = exc
         result = parse_answer(
@@ -337,6 +370,10 @@ class _ClientCore:
             max_tokens=plan.max_tokens,
             source=plan.inputs[ref.index or 0],
             scores=response.scores,
+            image_sizes=image_sizes
+            if image_sizes is not None
+            else ([(0, 0)] * len(group) if group else None),
+            input_sizes=response.input_sizes,
         )
         if result.exception is not None and result.exception.index is None:
             result.exception.index = ref.index  # a parse error: made for this result alone

@@ -72,6 +72,7 @@ class Constraint:
         coordinates: The family's coordinate convention (grounding tasks).
         max_objects: Most objects in a detection or pointing answer.
         schema: The user's JSON schema (extract), before bounds are added.
+        images: Images in the question; in a group each object also names its image (1 to ``images``).
     """
 
     kind: ConstraintKind
@@ -79,13 +80,14 @@ class Constraint:
     coordinates: CoordinateFormat = "relative_1000"
     max_objects: int = MAX_OBJECTS
     schema: Mapping[str, Any] | None = field(default=None, compare=False)
+    images: int = 1
 
     def json_schema(self, input_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """The bounded JSON schema of the answer.
 
         Args:
-            input_size: ``(width, height)`` of the image the model saw; bounds absolute coordinates
-                (Qwen2.5-VL). Without it, absolute coordinates are bounded by 0-32768 only.
+            input_size: ``(width, height)`` of the image the model saw (the largest, in a group); bounds
+                absolute coordinates (Qwen2.5-VL). Without it, they are bounded by 0-32768 only.
         """
         if self.kind == "classify":
             return _object({"label": _label(self.classes)})
@@ -109,8 +111,10 @@ class Constraint:
             "minItems": len(bounds),
             "maxItems": len(bounds),
         }
-        item = _object({key: position, "label": _label(self.classes)})
-        return {"type": "array", "items": item, "maxItems": self.max_objects}
+        members: dict[str, Any] = {key: position, "label": _label(self.classes)}
+        if self.images > 1:
+            members = {"image": {"type": "integer", "minimum": 1, "maximum": self.images}, **members}
+        return {"type": "array", "items": _object(members), "maxItems": self.max_objects}
 
     def grammar_key(self, input_size: tuple[int, int] | None = None) -> str:
         """The schema as JSON text: the grammar's source, and its cache key (key order matters)."""

@@ -18,13 +18,17 @@ __all__ = [
     "classify_prompt",
     "detect_prompt",
     "extract_prompt",
+    "for_group",
+    "group_detect_prompt",
+    "group_ocr_prompt",
+    "group_point_prompt",
     "ocr_prompt",
     "point_prompt",
     "presence_prompt",
 ]
 
 #: Changes whenever the wording of any prompt changes.
-PROMPT_VERSION = "2026-11-24.2"
+PROMPT_VERSION = "2026-11-24.3"
 
 
 def _quoted(classes: Sequence[str]) -> str:
@@ -112,4 +116,44 @@ def extract_prompt(fields: Mapping[str, str] | None, json_schema: Mapping[str, A
         "Extract the following fields from this image and answer in JSON format with one object "
         f"that has exactly these keys:\n{lines}\n"
         "Use null for a field that is not visible. Output only the JSON object."
+    )
+
+
+def for_group(prompt: str, images: int) -> str:
+    """A one-image prompt asked about a group: "this image" becomes "these N images"."""
+    return prompt.replace("this image", f"these {images} images").replace(
+        "This image", f"These {images} images"
+    )
+
+
+def group_ocr_prompt(images: int) -> str:
+    """OCR of several pages: each page's text under its own header line, so it can be split again."""
+    return (
+        f"Read all the text in each of these {images} images, in reading order, line by line. "
+        'Start the text of each image with a line "Image N:" (its number, 1 for the first image). '
+        "Output only the text, without any commentary."
+    )
+
+
+def group_detect_prompt(classes: Sequence[str] | None, images: int) -> str:
+    """Detection over a group: every object says which image (1 to N) it is in."""
+    what = (
+        f'every instance that belongs to the following categories: "{", ".join(classes)}"'
+        if classes
+        else "every distinct prominent object, with a short label,"
+    )
+    return (
+        f"Locate {what} in these {images} images. Report bbox coordinates in JSON format as a list of "
+        f'{{"image": <image number, 1 to {images}>, "bbox_2d": [x1, y1, x2, y2], "label": "<category>"}}, '
+        "with coordinates in that image."
+    )
+
+
+def group_point_prompt(classes: Sequence[str], images: int) -> str:
+    """Pointing over a group: every point says which image (1 to N) it is in."""
+    return (
+        f'Locate every instance that belongs to the following categories: "{", ".join(classes)}" in these '
+        f"{images} images. Output the point coordinates in JSON format as a list of "
+        f'{{"image": <image number, 1 to {images}>, "point_2d": [x, y], "label": "<category>"}}, '
+        "with coordinates in that image."
     )

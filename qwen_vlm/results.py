@@ -192,9 +192,12 @@ class TextResult(Result):
 
     Attributes:
         regions: Located text, when the model answered with boxes (text spotting, QwenVL HTML).
+        pages: OCR of a group (:class:`~qwen_vlm.Images`): the text of each image, in order (empty
+            strings for images the answer skipped); ``()`` otherwise.
     """
 
     regions: tuple[TextRegion, ...] = ()
+    pages: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -284,12 +287,15 @@ class Detection:
         xyxy: ``(x1, y1, x2, y2)`` in pixels of the original image, clamped to it.
         raw_box: The box exactly as the model wrote it (its family's native convention).
         attrs: Any other keys the model returned for this object.
+        image: For a group (:class:`~qwen_vlm.Images`): which of its images the box is on (0 = the
+            first), ``xyxy`` being in that image's pixels; ``None`` for a single image.
     """
 
     label: str | None
     xyxy: tuple[float, float, float, float]
     raw_box: tuple[float, float, float, float] | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    image: int | None = None
 
     @property
     def width(self) -> float:
@@ -319,15 +325,17 @@ class _Located(Result, Sequence[T]):
     """A result that is a sequence of located items (boxes or points) on one image.
 
     Attributes:
-        image_size: ``(width, height)`` of the original image.
+        image_size: ``(width, height)`` of the original image (the first, in a group).
         classes: The classes asked for (``None``: open detection).
         dropped: How many objects in the answer were unusable (no coordinates, a malformed or
-            degenerate box, coordinates far outside the image) and left out.
+            degenerate box, coordinates far outside the image, no such image in the group) and left out.
+        image_sizes: For a group: ``(width, height)`` of each of its images; ``None`` otherwise.
     """
 
     image_size: tuple[int, int] | None = None
     classes: tuple[str, ...] | None = None
     dropped: int = 0
+    image_sizes: tuple[tuple[int, int], ...] | None = None
 
     def _items(self) -> tuple[T, ...]:
         raise NotImplementedError
@@ -450,12 +458,14 @@ class Point:
         xy: ``(x, y)`` in pixels of the original image, clamped to it.
         raw_point: The point as the model wrote it.
         attrs: Any other keys the model returned.
+        image: For a group: which of its images the point is on (0 = the first); ``None`` otherwise.
     """
 
     label: str | None
     xy: tuple[float, float]
     raw_point: tuple[float, float] | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    image: int | None = None
 
     def __repr__(self) -> str:
         return f"Point({self.label!r}, xy=({self.xy[0]:.1f}, {self.xy[1]:.1f}))"

@@ -64,6 +64,8 @@ class GenerationRequest:
         constraint: The shape the answer must have, for backends that can decode under a grammar
             (``None``: generate freely).
         classes: The classes of a classification (backends that can score them fill ``scores``).
+        more_images: The other images of a group (:class:`~qwen_vlm.Images`), after ``image``, in order;
+            every image is sent before the prompt.
     """
 
     image: ImageRef
@@ -76,6 +78,12 @@ class GenerationRequest:
     task: str = "unconstrained"
     constraint: Constraint | None = None
     classes: tuple[str, ...] | None = None
+    more_images: tuple[ImageRef, ...] = ()
+
+    @property
+    def images(self) -> tuple[ImageRef, ...]:
+        """Every image of the request, in order (one, or a group's)."""
+        return (self.image, *self.more_images)
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ class GenerationResponse:
         finish_reason: Why generation stopped (``"stop"``, ``"length"``...), if known.
         error: Set when this request failed; the other fields are then best effort.
         scores: Per-class probabilities of a classification, if the backend computed them.
+        input_sizes: ``(width, height)`` as the model saw each image of a group, if known.
     """
 
     text: str
@@ -99,6 +108,7 @@ class GenerationResponse:
     finish_reason: str | None = None
     error: QwenVLMError | None = None
     scores: dict[str, float] | None = None
+    input_sizes: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,7 @@ class LocalBackend:
     """
 
     max_concurrency = 1
+    accepts_image_groups = True
 
     def __init__(
         self,
@@ -401,22 +402,25 @@ class LocalBackend:
         return {"size": size}
 
     def _inputs(
-        self, requests: Sequence[GenerationRequest], images: list[Any], enable_thinking: bool | None
+        self, requests: Sequence[GenerationRequest], images: list[list[Any]], enable_thinking: bool | None
     ) -> tuple[Any, list[str]]:
         processor = self._processor
-        texts = [self._template(r.prompt, enable_thinking) for r in requests]
-        inputs = processor(
-            text=texts, images=images, padding=True, return_tensors="pt", **self._image_kwargs()
-        )
+        texts = [
+            self._template(r.prompt, enable_thinking, len(group))
+            for r, group in zip(requests, images, strict=True)
+        ]
+        flat = [image for group in images for image in group]
+        inputs = processor(text=texts, images=flat, padding=True, return_tensors="pt", **self._image_kwargs())
         return inputs, texts
 
     def _generate(
         self,
         requests: Sequence[GenerationRequest],
-        images: list[Any],
+        images: list[list[Any]],
         streaming: dict[str, Any] | None = None,
         on_prompts: Callable[[list[str]], None] | None = None,
     ) -> list[GenerationResponse]:
+        """Generate for requests whose images (``images[i]``: one, or a group's) are already read."""
         torch = self._torch
         first = requests[0]
         reuse = len(requests) == 1 and (self.prefix_cache.max_bytes > 0 or bool(first.classes))
@@ -441,7 +445,10 @@ class LocalBackend:
         )
         max_new = max(r.max_tokens for r in requests)
         patch = int(getattr(self._processor.image_processor, "patch_size", 14))
-        sizes = [(int(w) * patch, int(h) * patch) for _, h, w in grids]
+        seen = [(int(w) * patch, int(h) * patch) for _, h, w in grids]
+        starts = [sum(len(group) for group in images[:i]) for i in range(len(images))]
+        per_request = [tuple(seen[s : s + len(group)]) for s, group in zip(starts, images, strict=True)]
+        sizes = [(max(w for w, _ in g), max(h for _, h in g)) for g in per_request]  # the largest, for bounds
         grammar = self._grammar(requests, texts, sizes)
         extra = dict(extra or {})
         if grammar is not None:
@@ -473,7 +480,8 @@ class LocalBackend:
                 GenerationResponse(
                     text=answer,
                     thinking=thinking,
-                    input_size=sizes[i],
+                    input_size=per_request[i][0],
+                    input_sizes=per_request[i] if len(per_request[i]) > 1 else None,
                     usage=Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens),
                     finish_reason=finish,
                     scores=self._scores(request, prefix[0]) if prefix is not None else None,
@@ -482,27 +490,30 @@ class LocalBackend:
         return responses
 
     # ------------------------------------------------------------------ prefix reuse
-    def _template(self, prompt: str, enable_thinking: bool | None) -> str:
-        conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    def _template(self, prompt: str, enable_thinking: bool | None, images: int = 1) -> str:
+        parts: list[dict[str, Any]] = [{"type": "image"} for _ in range(images)]
+        conversation = [{"role": "user", "content": [*parts, {"type": "text", "text": prompt}]}]
         options: dict[str, Any] = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
         text: str = self._processor.apply_chat_template(
             conversation, tokenize=False, add_generation_prompt=True, **options
         )
         return text
 
-    def _prefix_entry(self, request: GenerationRequest, image: Any) -> tuple[PrefixEntry, str, str] | None:
-        """The image's prefix state (cached, or built and kept if reuse is on), prompt and text after it.
+    def _prefix_entry(
+        self, request: GenerationRequest, images: list[Any]
+    ) -> tuple[PrefixEntry, str, str] | None:
+        """The images' prefix state (cached, or built and kept if reuse is on), prompt and text after it.
 
-        ``None`` when the template does not put the image first.
+        The prefix ends after the last image. ``None`` when the template does not put the images first.
         """
-        text = self._template(request.prompt, request.enable_thinking)
-        if text.count(_IMAGE_END) != 1:
+        text = self._template(request.prompt, request.enable_thinking, len(images))
+        if text.count(_IMAGE_END) != len(images):
             return None
-        head, suffix = text.split(_IMAGE_END)
-        key = image_key(image, f"{self._image_kwargs()}|{head}")
+        head, suffix = text.rsplit(_IMAGE_END, 1)
+        key = "|".join(image_key(image, f"{self._image_kwargs()}|{head}") for image in images)
         entry = self.prefix_cache.get(key) if self.prefix_cache.max_bytes > 0 else None
         if entry is None:
-            entry = self._prefill(text, image)
+            entry = self._prefill(text, images)
             if entry is not None and self.prefix_cache.max_bytes > 0:
                 self.prefix_cache.put(key, entry)
         return None if entry is None else (entry, text, suffix)
@@ -563,11 +574,13 @@ class LocalBackend:
             return None
         thinking = False if self.info.thinking == "hybrid" else None
 
+        count = 1 + len(request.more_images)
+
         def after_image(prompt: str) -> list[int]:
-            text = self._template(prompt, thinking)
+            text = self._template(prompt, thinking, count)
             if text.rstrip().endswith("<think>"):  # always-thinking: scored as answering at once
                 text = text.rstrip() + "\n\n</think>\n\n"
-            return self._tokens(text.split(_IMAGE_END, 1)[1])
+            return self._tokens(text.rsplit(_IMAGE_END, 1)[1])
 
         rows: list[tuple[list[int], int]] = []
         if request.task == "classification":
@@ -691,7 +704,7 @@ class LocalBackend:
         groups: dict[tuple[Any, Any, Any], list[int]] = {}
         for i, request in enumerate(requests):
             try:
-                pixels[i] = request.image.pil()  # an image unreadable now fails alone, not its group
+                pixels[i] = [ref.pil() for ref in request.images]  # unreadable now: fails alone
             except QwenVLMError as exc:
                 if exc.whole_call:
                     raise
@@ -727,7 +740,7 @@ class LocalBackend:
             ImageError: If the image cannot be read.
         """
         self.load()
-        return _LocalStream(self, request, request.image.pil())
+        return _LocalStream(self, request, [ref.pil() for ref in request.images])
 
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
         """Async :meth:`generate` (runs in a worker thread)."""

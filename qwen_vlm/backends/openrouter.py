@@ -51,7 +51,12 @@ from .servers import SERVERS, ServerName, ServerProfile, guess_server
 if TYPE_CHECKING:
     import openai
 
+    from ..images import ImageRef
+
 __all__ = ["OPENROUTER_BASE_URL", "OpenAICompatibleBackend"]
+
+#: The size each image of a request was sent at (``None`` for a URL passed through unresized).
+Sizes = tuple[tuple[int, int] | None, ...]
 
 logger = logging.getLogger("qwen_vlm")
 
@@ -191,10 +196,14 @@ class OpenAICompatibleBackend:
         verify_image_size: For Qwen2.5-VL grounding, mark a result whose reported prompt is shorter than
             the image sent (the server shrank it, so pixel boxes would be wrong) with
             :class:`~qwen_vlm.errors.ImageResizedError` (default ``True``).
+        max_images_per_request: Most images one request may carry, as the server is configured (vLLM's
+            ``--limit-mm-per-prompt '{"image": N}'``); a larger :class:`~qwen_vlm.Images` group is refused
+            with a ``ConfigurationError`` before anything is sent. Default: no limit checked here.
     """
 
     max_batch_size = 1
     accepts_urls = True
+    accepts_image_groups = True
 
     def __init__(
         self,
@@ -218,6 +227,7 @@ class OpenAICompatibleBackend:
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 20.0,
         verify_image_size: bool = True,
+        max_images_per_request: int | None = None,
     ) -> None:
         if provider not in ("openrouter", "openai"):
             raise ConfigurationError(f"provider must be 'openrouter' or 'openai', got {provider!r}")
@@ -238,6 +248,7 @@ class OpenAICompatibleBackend:
         check_number("retry_base_delay", retry_base_delay, optional=False)
         check_number("retry_max_delay", retry_max_delay, optional=False)
         check_bool("verify_image_size", verify_image_size, optional=False)
+        check_int("max_images_per_request", max_images_per_request)
         if retry_max_delay < retry_base_delay:
             raise ConfigurationError(
                 f"retry_max_delay ({retry_max_delay:g}) is below retry_base_delay ({retry_base_delay:g})"
@@ -287,6 +298,9 @@ class OpenAICompatibleBackend:
         self._provider_options = dict(provider_options or {})
         self._extra_body = dict(extra_body or {})
         self._verify_image_size = verify_image_size
+        #: Most images one request may carry (vLLM's ``--limit-mm-per-prompt``); a larger group is refused
+        #: before anything is sent. ``None``: no limit known here (the server's refusal is reported).
+        self.max_images_per_request = max_images_per_request
         self._retry_base = retry_base_delay
         self._retry_max = retry_max_delay
         self._schema_supported = True
@@ -352,9 +366,11 @@ class OpenAICompatibleBackend:
 
     # ------------------------------------------------------------------ requests
     def encode_image(self, request: GenerationRequest) -> tuple[str, tuple[int, int] | None]:
-        """The image part's URL and the size the model will see (``None`` for a passed-through URL)."""
-        ref = request.image
-        if ref.url is not None and not ref.loaded and not request.needs_geometry:
+        """The first image part's URL and the size the model will see (``None``: a URL passed through)."""
+        return self._encode_ref(request.image, request.needs_geometry)
+
+    def _encode_ref(self, ref: ImageRef, needs_geometry: bool) -> tuple[str, tuple[int, int] | None]:
+        if ref.url is not None and not ref.loaded and not needs_geometry:
             return ref.url, None
         image = ref.pil()
         with self._lock:
@@ -392,19 +408,13 @@ class OpenAICompatibleBackend:
             else:
                 max_pixels = max(self._min_pixels, int(max_pixels * 0.7))
 
-    def build_body(self, request: GenerationRequest, image_url: str) -> dict[str, Any]:
-        """The chat-completions request body (without transport options)."""
+    def build_body(self, request: GenerationRequest, image_url: str | Sequence[str]) -> dict[str, Any]:
+        """The chat-completions request body (without transport options): the image parts, then the text."""
+        urls = [image_url] if isinstance(image_url, str) else list(image_url)
+        parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
         body: dict[str, Any] = {
             "model": self.info.id,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "image_url", "image_url": {"url": image_url}},
-                        {"type": "text", "text": request.prompt},
-                    ],
-                }
-            ],
+            "messages": [{"role": "user", "content": [*parts, {"type": "text", "text": request.prompt}]}],
             "max_tokens": request.max_tokens,
         }
         if request.temperature is not None:
@@ -435,9 +445,7 @@ class OpenAICompatibleBackend:
         body["extra_body"] = extra
         return body
 
-    def _resized(
-        self, request: GenerationRequest, usage: Usage | None, size: tuple[int, int] | None
-    ) -> str | None:
+    def _resized(self, request: GenerationRequest, usage: Usage | None, sizes: Sizes) -> str | None:
         """Why the server must have shrunk the image (its prompt is shorter than the image alone), or None.
 
         Only matters where coordinates are absolute pixels of the image the model saw (Qwen2.5-VL): the
@@ -448,18 +456,19 @@ class OpenAICompatibleBackend:
             not self._verify_image_size
             or not request.needs_geometry
             or spec.coordinates != "absolute"
-            or size is None
+            or None in sizes
             or usage is None
             or usage.prompt_tokens <= 0
         ):
             return None
-        image_tokens = (size[0] // spec.factor) * (size[1] // spec.factor)
+        image_tokens = sum((w // spec.factor) * (h // spec.factor) for w, h in sizes)  # type: ignore[misc]
         if usage.prompt_tokens >= image_tokens:
             return None
-        limit = usage.prompt_tokens * spec.factor**2
+        limit = usage.prompt_tokens * spec.factor**2 // len(sizes)
+        shown = " + ".join(f"{w}x{h}" for w, h in sizes)  # type: ignore[misc]
         return (
             f"the server resized the image: it counted {usage.prompt_tokens} prompt tokens, fewer than the "
-            f"{image_tokens} that the {size[0]}x{size[1]} image sent takes alone, so {self.info.id}'s pixel "
+            f"{image_tokens} that the {shown} image sent takes alone, so {self.info.id}'s pixel "
             f"coordinates cannot be converted. Pass max_pixels= at most {limit} (the server's own pixel "
             "limit, e.g. its processor's max_pixels) so the server does not resize again"
         )
@@ -486,7 +495,7 @@ class OpenAICompatibleBackend:
         self,
         content: str | None,
         thinking: str | None,
-        input_size: tuple[int, int] | None,
+        sizes: Sizes,
         usage: Usage | None,
         finish: str | None,
         request: GenerationRequest | None,
@@ -504,19 +513,20 @@ class OpenAICompatibleBackend:
                 f"the token budget (max_tokens) ran out before any answer{spent}; raise max_tokens.{reason}"
             )
         else:
-            resized = self._resized(request, usage, input_size) if request is not None else None
+            resized = self._resized(request, usage, sizes) if request is not None else None
             error = ImageResizedError(resized) if resized else None
         return GenerationResponse(
             text=content or "",
             thinking=thinking,
-            input_size=input_size,
+            input_size=sizes[0],
+            input_sizes=sizes if len(sizes) > 1 and None not in sizes else None,  # type: ignore[arg-type]
             usage=usage,
             finish_reason=finish,
             error=error,
         )
 
     def _parse(
-        self, completion: Any, input_size: tuple[int, int] | None, request: GenerationRequest | None = None
+        self, completion: Any, sizes: Sizes, request: GenerationRequest | None = None
     ) -> GenerationResponse:
         error = self._error_in_body(getattr(completion, "model_extra", None) or {})
         if error is not None:
@@ -529,7 +539,7 @@ class OpenAICompatibleBackend:
         return self._response(
             _text_of(getattr(message, "content", None)),
             self._reasoning_of(message),
-            input_size,
+            sizes,
             _usage(getattr(completion, "usage", None)),
             getattr(choice, "finish_reason", None),
             request,
@@ -578,9 +588,9 @@ class OpenAICompatibleBackend:
             "reraise": True,
         }
 
-    def _prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], tuple[int, int] | None]:
-        url, size = self.encode_image(request)
-        return self.build_body(request, url), size
+    def _prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], Sizes]:
+        encoded = [self._encode_ref(ref, request.needs_geometry) for ref in request.images]
+        return self.build_body(request, [url for url, _ in encoded]), tuple(size for _, size in encoded)
 
     def _schema_fallback(self, error: BackendError, body: dict[str, Any]) -> bool:
         """Resend without ``response_format`` when the server says it does not take it.
@@ -603,7 +613,7 @@ class OpenAICompatibleBackend:
     def _one(self, request: GenerationRequest) -> GenerationResponse:
         import tenacity
 
-        body, size = self._prepare(request)
+        body, sizes = self._prepare(request)
         client = self._sync_client()
 
         def attempt() -> GenerationResponse:
@@ -614,13 +624,13 @@ class OpenAICompatibleBackend:
                 if self._schema_fallback(error, body):
                     return attempt()
                 raise _as_retryable(error) from None
-            return self._parse(completion, size, request)
+            return self._parse(completion, sizes, request)
 
         try:
             result: GenerationResponse = tenacity.Retrying(**self._retrying())(attempt)
             return result
         except _Retryable as wrapped:
-            return GenerationResponse(text="", input_size=size, error=wrapped.error)
+            return GenerationResponse(text="", input_size=sizes[0], error=wrapped.error)
 
     async def _aone(self, request: GenerationRequest) -> GenerationResponse:
         import asyncio
@@ -629,10 +639,10 @@ class OpenAICompatibleBackend:
 
         ref = request.image
         if ref.url is not None and not ref.loaded and not request.needs_geometry:
-            body, size = self._prepare(request)  # a URL passed through: nothing to encode
+            body, sizes = self._prepare(request)  # a URL passed through: nothing to encode
         else:
             # Decoding, resizing and JPEG-encoding take ~20 ms for a 1280x960 image: off the event loop.
-            body, size = await asyncio.to_thread(self._prepare, request)
+            body, sizes = await asyncio.to_thread(self._prepare, request)
         client = self._async_client()
 
         async def attempt() -> GenerationResponse:
@@ -643,20 +653,20 @@ class OpenAICompatibleBackend:
                 if self._schema_fallback(error, body):
                     return await attempt()
                 raise _as_retryable(error) from None
-            return self._parse(completion, size, request)
+            return self._parse(completion, sizes, request)
 
         try:
             result: GenerationResponse = await tenacity.AsyncRetrying(**self._retrying())(attempt)
             return result
         except _Retryable as wrapped:
-            return GenerationResponse(text="", input_size=size, error=wrapped.error)
+            return GenerationResponse(text="", input_size=sizes[0], error=wrapped.error)
 
     # ------------------------------------------------------------------ streaming
-    def _stream_body(self, request: GenerationRequest) -> tuple[dict[str, Any], tuple[int, int] | None]:
-        body, size = self._prepare(request)
+    def _stream_body(self, request: GenerationRequest) -> tuple[dict[str, Any], Sizes]:
+        body, sizes = self._prepare(request)
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-        return body, size
+        return body, sizes
 
     def _open_error(self, exc: Exception, body: dict[str, Any]) -> Exception:
         error = self._map_exception(exc)
@@ -672,7 +682,7 @@ class OpenAICompatibleBackend:
         """
         import tenacity
 
-        body, size = self._stream_body(request)
+        body, sizes = self._stream_body(request)
         client = self._sync_client()
 
         def attempt() -> Any:
@@ -688,10 +698,10 @@ class OpenAICompatibleBackend:
             opened = tenacity.Retrying(**self._retrying())(attempt)
         except _Retryable as wrapped:
             raise wrapped.error from None
-        return self._read_stream(opened, request, size)
+        return self._read_stream(opened, request, sizes)
 
-    def _read_stream(self, opened: Any, request: GenerationRequest, size: Any) -> Iterator[StreamChunk]:
-        reader = _SSEReader(self, request, size)
+    def _read_stream(self, opened: Any, request: GenerationRequest, sizes: Sizes) -> Iterator[StreamChunk]:
+        reader = _SSEReader(self, request, sizes)
         try:
             for chunk in opened:
                 yield from reader.feed(chunk)
@@ -709,7 +719,7 @@ class OpenAICompatibleBackend:
 
         import tenacity
 
-        body, size = await asyncio.to_thread(self._stream_body, request)
+        body, sizes = await asyncio.to_thread(self._stream_body, request)
         client = self._async_client()
 
         async def attempt() -> Any:
@@ -725,7 +735,7 @@ class OpenAICompatibleBackend:
             opened: Any = await tenacity.AsyncRetrying(**self._retrying())(attempt)
         except _Retryable as wrapped:
             raise wrapped.error from None
-        reader = _SSEReader(self, request, size)
+        reader = _SSEReader(self, request, sizes)
         try:
             async for chunk in opened:
                 for piece in reader.feed(chunk):
@@ -781,10 +791,10 @@ class _Resend(Exception):
 class _SSEReader:
     """Turns chat-completion chunks into :class:`StreamChunk` objects and, at the end, the response."""
 
-    def __init__(self, backend: OpenAICompatibleBackend, request: GenerationRequest, size: Any) -> None:
+    def __init__(self, backend: OpenAICompatibleBackend, request: GenerationRequest, sizes: Sizes) -> None:
         self.backend = backend
         self.request = request
-        self.size = size
+        self.sizes = sizes
         self.splitter = ThinkingSplitter()
         self.content: list[str] = []
         self.reasoning: list[str] = []
@@ -834,7 +844,7 @@ class _SSEReader:
         response = self.backend._response(
             "".join(self.content) or None,
             "".join(self.reasoning) or None,
-            self.size,
+            self.sizes,
             self.usage,
             self.finish_reason,
             self.request,

@@ -38,7 +38,7 @@ from .extraction import (
     schema_fields,
     schema_json,
 )
-from .grounding import parse_boxes, parse_points, parse_text_regions
+from .grounding import parse_boxes, parse_group, parse_points, parse_text_regions, split_pages
 
 __all__ = [
     "TASKS",
@@ -181,13 +181,27 @@ def validate_params(
     return out
 
 
-def build_prompt(spec: TaskSpec, params: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
-    """Build the text sent after the image, and the JSON schema for structured output (or ``None``).
+def build_prompt(
+    spec: TaskSpec, params: Mapping[str, Any], images: int = 1
+) -> tuple[str, dict[str, Any] | None]:
+    """Build the text sent after the image(s), and the JSON schema for structured output (or ``None``).
 
     Args:
         spec: The task.
         params: Parameters already checked by :func:`validate_params`.
+        images: How many images the question is about (a group: :class:`~qwen_vlm.Images`).
     """
+    if images > 1:
+        name = spec.name
+        if name == "ocr":
+            return prompts.group_ocr_prompt(images), None
+        if name == "object-detection":
+            return prompts.group_detect_prompt(params["classes"], images), None
+        if name == "point":
+            return prompts.group_point_prompt(params["classes"], images), None
+        prompt, json_schema = build_prompt(spec, params)
+        free = name in ("unconstrained", "visual-question-answering")
+        return (prompt if free else prompts.for_group(prompt, images)), json_schema
     name = spec.name
     if name == "unconstrained":
         return params["text"], None
@@ -206,13 +220,17 @@ def build_prompt(spec: TaskSpec, params: Mapping[str, Any]) -> tuple[str, dict[s
     if name == "point":
         return prompts.point_prompt(params["classes"]), None
     schema: Schema = params["schema"]
-    json_schema = schema_json(schema)
+    user_schema = schema_json(schema)
     fields = schema_fields(schema)
-    return prompts.extract_prompt(fields, json_schema if fields is None else None), json_schema
+    return prompts.extract_prompt(fields, user_schema if fields is None else None), user_schema
 
 
 def build_constraint(
-    spec: TaskSpec, params: Mapping[str, Any], info: ModelInfo, max_objects: int | None = None
+    spec: TaskSpec,
+    params: Mapping[str, Any],
+    info: ModelInfo,
+    max_objects: int | None = None,
+    images: int = 1,
 ) -> Constraint | None:
     """The shape a structured task's answer must have (``None`` for free-text tasks).
 
@@ -223,6 +241,7 @@ def build_constraint(
         params: Parameters already checked by :func:`validate_params`.
         info: The model (its family's coordinate convention bounds the coordinates).
         max_objects: Most objects in a detection or pointing answer (default :data:`MAX_OBJECTS`).
+        images: Images in the question: a group's objects also name their image (1 to ``images``).
     """
     name = spec.name
     if name == "classification":
@@ -238,6 +257,7 @@ def build_constraint(
             classes=params.get("classes"),
             coordinates=info.spec.coordinates,
             max_objects=max_objects or MAX_OBJECTS,
+            images=images,
         )
     return None
 
@@ -294,6 +314,8 @@ def parse_answer(
     max_tokens: int | None = None,
     source: Any = None,
     scores: Mapping[str, float] | None = None,
+    image_sizes: Sequence[tuple[int, int]] | None = None,
+    input_sizes: Sequence[tuple[int, int] | None] | None = None,
 ) -> Result:
     """Turn a model answer into the task's result (the client's and :func:`parse`'s common path).
 
@@ -313,6 +335,8 @@ def parse_answer(
         max_tokens: The token limit the answer was generated under (named in truncation errors).
         source: The input the image came from (kept by reference, for drawing).
         scores: Per-class probabilities of a classification (kept on the result as given).
+        image_sizes: For a group: each image's original size (``image_size`` is then the first's).
+        input_sizes: For a group: each image's size as the model saw it, if known.
     """
     common: dict[str, Any] = {
         "text": text,
@@ -328,15 +352,18 @@ def parse_answer(
             "max_tokens or pass enable_thinking=False",
             text,
         )
+    group = (tuple(image_sizes), tuple(input_sizes or [None] * len(image_sizes))) if image_sizes else None
+    if group is not None and len(group[0]) < 2:
+        group = None
     try:
         with _cyclic_gc_paused():
-            result = _parse_answer(spec, text, info, params, common, error, image_size, input_size)
+            result = _parse_answer(spec, text, info, params, common, error, image_size, input_size, group)
         if scores is not None and isinstance(result, (Classification, MultiLabelClassification)):
             result = replace(result, scores=dict(scores))
     except Exception as exc:  # a parser bug must never cost the other images of a batch their results
         failure = OutputParseError(f"the answer could not be parsed ({type(exc).__name__}: {exc})", text)
         failure.__cause__ = exc
-        result = _parse_answer(spec, text, info, params, common, failure, image_size, input_size)
+        result = _parse_answer(spec, text, info, params, common, failure, image_size, input_size, group)
     if (
         finish_reason == "length"
         and result.exception is not None
@@ -365,6 +392,7 @@ def _parse_answer(
     error: QwenVLMError | None,
     image_size: tuple[int, int] | None,
     input_size: tuple[int, int] | None,
+    group: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int] | None, ...]] | None = None,
 ) -> Result:
     spec_family = info.spec
     name = spec.name
@@ -391,9 +419,16 @@ def _parse_answer(
         parser = parse_boxes if name == "object-detection" else parse_points
         items: tuple[Any, ...] = ()
         dropped = 0
-        if error is None and size is not None:
+        if error is None and group is not None:
+            items, error, dropped = parse_group(text, parser, spec_family, group[0], group[1])
+        elif error is None and size is not None:
             items, error, dropped = parser(text, spec_family, size, input_size)
-        located: dict[str, Any] = {"image_size": size, "classes": params.get("classes"), "dropped": dropped}
+        located: dict[str, Any] = {
+            "image_size": size,
+            "classes": params.get("classes"),
+            "dropped": dropped,
+            "image_sizes": group[0] if group is not None else None,
+        }
         if name == "object-detection":
             return Detections(**common, detections=items, **located, **failed(error))
         return Points(**common, points=items, **located, **failed(error))
@@ -403,9 +438,12 @@ def _parse_answer(
     if error is None and not text.strip():
         error = OutputParseError("the model returned an empty answer", text)
     regions: tuple[TextRegion, ...] = ()
-    if error is None and name == "ocr" and image_size is not None:
+    pages: tuple[str, ...] = ()
+    if error is None and name == "ocr" and group is not None:
+        pages = split_pages(text, len(group[0]))
+    elif error is None and name == "ocr" and image_size is not None:
         regions = parse_text_regions(text, spec_family, image_size, input_size)
-    return TextResult(**common, regions=regions, **failed(error))
+    return TextResult(**common, regions=regions, pages=pages, **failed(error))
 
 
 def parse(

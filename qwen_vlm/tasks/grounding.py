@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import OutputParseError, TruncatedOutputError
@@ -505,3 +507,91 @@ def parse_text_regions(
             attrs = {k: v for k, v in entry.items() if k not in (box_key, text_key)}
             regions.append(TextRegion(content, xyxy, None, box, attrs))
     return tuple(regions)
+
+
+def parse_group(
+    text: str,
+    parser: Any,
+    spec: FamilySpec,
+    image_sizes: Sequence[tuple[int, int]],
+    input_sizes: Sequence[tuple[int, int] | None],
+) -> tuple[tuple[Any, ...], OutputParseError | None, int]:
+    """Parse boxes or points over a group: each object's ``"image"`` (1 to N) says which image it is on.
+
+    Each image's objects are converted with that image's sizes and tagged with ``image`` (0-based). An
+    object without ``"image"`` belongs to the first image; one naming no image of the group is dropped.
+
+    Args:
+        text: The answer.
+        parser: :func:`parse_boxes` or :func:`parse_points`.
+        spec: The model family.
+        image_sizes: ``(width, height)`` of each original image.
+        input_sizes: Each image's size as the model saw it (``None``: the family's default resize).
+    """
+    scan = scan_json(text)
+    objects = [
+        v
+        for value in scan.values
+        for v in (value if isinstance(value, list) else [value])
+        if isinstance(v, dict)
+    ]
+    if not objects:  # "[]", no JSON, or cut before the first object: the one-image reading tells
+        found, error, dropped = parser(text, spec, image_sizes[0], input_sizes[0])
+        return tuple(replace(item, image=0) for item in found), error, dropped
+    parts: list[list[dict[str, Any]]] = [[] for _ in image_sizes]
+    dropped = scan.dropped
+    for obj in objects:
+        number = _int_like(obj.get("image", 1))
+        if number is None or not 1 <= number <= len(image_sizes):
+            dropped += 1
+            continue
+        parts[number - 1].append({k: v for k, v in obj.items() if k != "image"})
+    items: list[Any] = []
+    first_error: OutputParseError | None = None
+    for k, part in enumerate(parts):
+        if not part:
+            continue
+        found, error, lost = parser(json.dumps(part), spec, image_sizes[k], input_sizes[k])
+        dropped += lost
+        first_error = first_error or error
+        items.extend(replace(item, image=k) for item in found)
+    if not items:
+        error = _cut_off(text) if scan.truncated else first_error
+        return (), error or OutputParseError("no object in the answer has usable coordinates", text), dropped
+    return tuple(items), None, dropped
+
+
+def _int_like(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 6:
+        return int(value.strip())
+    return None
+
+
+_PAGE_HEADER = re.compile(r"(?im)^[ \t#*=]*image[ \t]*(\d{1,3})[ \t]*[:.)\-]?[ \t#*=]*$")
+
+
+def split_pages(text: str, count: int) -> tuple[str, ...]:
+    """The text of each of ``count`` images, from an answer with ``Image N:`` header lines.
+
+    Text before the first header belongs to the first image; a header naming no image of the group is
+    kept as text. Without any header the whole answer is the first image's.
+    """
+    pages = [""] * count
+    current, start = 0, 0
+    chunks: list[tuple[int, str]] = []
+    for match in _PAGE_HEADER.finditer(text):
+        number = int(match.group(1))
+        if not 1 <= number <= count:
+            continue
+        chunks.append((current, text[start : match.start()]))
+        current, start = number - 1, match.end()
+    chunks.append((current, text[start:]))
+    for page, chunk in chunks:
+        pages[page] = (pages[page] + "\n" + chunk.strip()).strip() if pages[page] else chunk.strip()
+    return tuple(pages)
