@@ -213,7 +213,8 @@ class _ClientCore:
             items = list(images)
         else:
             raise ConfigurationError(
-                f"expected an image or a list of images (or Images(...) groups), got {type(images).__name__}"
+                f"expected an image or a list of images, got {type(images).__name__} (several images in one "
+                "question: Images(a, b))"
             )
         # In a list, an unreadable image is that image's failed result (unless strict=True, which
         # refuses to send anything); a single unreadable image raises.
