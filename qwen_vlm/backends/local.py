@@ -535,17 +535,17 @@ class LocalBackend:
     def _tokens(self, text: str) -> list[int]:
         return [int(t) for t in self._processor.tokenizer.encode(text, add_special_tokens=False)]
 
-    def _prefill(self, text: str, image: Any) -> PrefixEntry | None:
-        """Run the vision encoder and the model over the prompt up to the image's end; keep the cache."""
+    def _prefill(self, text: str, images: list[Any]) -> PrefixEntry | None:
+        """Run the vision encoder and the model over the prompt up to the last image's end; keep the cache."""
         tf, torch = self._transformers, self._torch
-        inputs = self._processor(text=[text], images=[image], return_tensors="pt", **self._image_kwargs()).to(
-            self._model.device
-        )
+        inputs = self._processor(
+            text=[text], images=list(images), return_tensors="pt", **self._image_kwargs()
+        ).to(self._model.device)
         ids = inputs["input_ids"][0].tolist()
         end_id = self._processor.tokenizer.convert_tokens_to_ids(_IMAGE_END)
-        if ids.count(end_id) != 1 or "mm_token_type_ids" not in inputs:
+        if ids.count(end_id) != len(images) or "mm_token_type_ids" not in inputs:
             return None
-        cut = ids.index(end_id) + 1
+        cut = len(ids) - ids[::-1].index(end_id)
         prefix = {
             k: (v[:, :cut] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v)
             for k, v in inputs.items()
