@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .groups import Images
 from .images import ImageInput, load_image
 
 if TYPE_CHECKING:
@@ -76,7 +77,9 @@ def draw(
     """Return a copy of ``image`` with the result's boxes, points or text regions drawn on it.
 
     Args:
-        image: The image the result was computed on (any accepted input).
+        image: The image the result was computed on (any accepted input), or the
+            :class:`~qwen_vlm.Images` group it was computed on: each image is drawn with its own boxes or
+            points, side by side at one height.
         result: A :class:`~qwen_vlm.Detections`, :class:`~qwen_vlm.Points` or OCR
             :class:`~qwen_vlm.TextResult` with regions.
         width: Line width in pixels (default: scaled to the image, 2 px per 600 px of its long side).
@@ -84,19 +87,57 @@ def draw(
     Returns:
         A new RGB image.
     """
-    canvas = load_image(image).copy()
+    items: list[tuple[str | None, tuple[float, ...], int | None]] = []
+    if hasattr(result, "detections"):
+        items = [(d.label, d.xyxy, d.image) for d in result.detections]
+    elif hasattr(result, "points"):
+        items = [(p.label, p.xy, p.image) for p in result.points]
+    elif hasattr(result, "regions"):
+        items = [(r.text[:30], r.xyxy, None) for r in result.regions]
+    colors = _colors([label for label, _, _ in items])
+    legend = not hasattr(result, "regions")
+    if isinstance(image, Images):
+        pictures = [
+            _draw_one(
+                load_image(member).copy(),
+                [(lb, xy) for lb, xy, k in items if (k or 0) == n],
+                colors,
+                width,
+                legend,
+            )
+            for n, member in enumerate(image)
+        ]
+        return _side_by_side(pictures)
+    return _draw_one(load_image(image).copy(), [(lb, xy) for lb, xy, _ in items], colors, width, legend)
+
+
+def _side_by_side(pictures: list[Image.Image], gap: int = 8) -> Image.Image:
+    """Pictures in a row, scaled to the tallest one's height, on white."""
+    height = max(p.height for p in pictures)
+    scaled = [
+        p if p.height == height else p.resize((round(p.width * height / p.height), height)) for p in pictures
+    ]
+    canvas = Image.new(
+        "RGB", (sum(p.width for p in scaled) + gap * (len(scaled) - 1), height), (255, 255, 255)
+    )
+    left = 0
+    for picture in scaled:
+        canvas.paste(picture, (left, 0))
+        left += picture.width + gap
+    return canvas
+
+
+def _draw_one(
+    canvas: Image.Image,
+    items: list[tuple[str | None, tuple[float, ...]]],
+    colors: dict[str | None, tuple[int, int, int]],
+    width: int | None,
+    legend: bool,
+) -> Image.Image:
     pen = ImageDraw.Draw(canvas)
     long_side = max(canvas.size)
     line = width or max(2, round(long_side / 300))
     font = _font(max(12, round(long_side / 45)))
-    items: list[tuple[str | None, tuple[float, ...]]] = []
-    if hasattr(result, "detections"):
-        items = [(d.label, d.xyxy) for d in result.detections]
-    elif hasattr(result, "points"):
-        items = [(p.label, p.xy) for p in result.points]
-    elif hasattr(result, "regions"):
-        items = [(r.text[:30], r.xyxy) for r in result.regions]
-    colors = _colors([label for label, _ in items])
     for label, coords in items:
         color = colors[label]
         if len(coords) == 4:
@@ -114,7 +155,7 @@ def draw(
             pen.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=color)
             pen.text(anchor, label, fill=(255, 255, 255), font=font)
     labels = [label for label in dict.fromkeys(label for label, _ in items) if label]
-    if len(labels) > LEGEND_ABOVE and not hasattr(result, "regions"):
+    if len(labels) > LEGEND_ABOVE and legend:
         _legend(pen, labels[:20], colors, font, line)
     return canvas
 

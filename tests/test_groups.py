@@ -166,6 +166,12 @@ def test_the_request_carries_the_images_in_order_then_the_text(server: ChatServe
     assert schema["items"]["properties"]["image"] == {"type": "integer", "minimum": 1, "maximum": 2}
     (det,) = result
     assert det.image == 1 and det.xyxy == pytest.approx((0, 0, 80, 120))
+    # Drawn as a row at one height (A scaled from 200 to 240 px tall), the box on the second picture.
+    picture = result.draw()
+    assert picture.size == (384 + 8 + 160, 240)
+    assert picture.getpixel((392 + 40, 1)) != B.getpixel((40, 1))  # the box's top edge, on image 2
+    assert picture.getpixel((40, 1)) == A.getpixel((40, 1))  # nothing drawn on image 1
+    assert result._repr_png_() is not None
 
 
 def test_a_group_over_the_servers_limit_is_refused_before_sending(server: ChatServer) -> None:
