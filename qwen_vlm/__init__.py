@@ -40,6 +40,8 @@ from .results import (
     Classification,
     Detection,
     Detections,
+    Event,
+    Events,
     Extraction,
     MultiLabelClassification,
     Point,
@@ -50,6 +52,7 @@ from .results import (
     Usage,
 )
 from .tasks import parse
+from .video import Video, VideoError
 
 __all__ = [
     "AsyncQwenVLM",
@@ -63,6 +66,8 @@ __all__ = [
     "ConfigurationError",
     "Detection",
     "Detections",
+    "Event",
+    "Events",
     "Extraction",
     "GenerationRequest",
     "GenerationResponse",
@@ -89,6 +94,8 @@ __all__ = [
     "TokenLimitError",
     "TruncatedOutputError",
     "Usage",
+    "Video",
+    "VideoError",
     "__version__",
     "list_models",
     "parse",

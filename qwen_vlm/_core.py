@@ -13,7 +13,7 @@ from ._call import CallOptions, _Plan, _Settings
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
 from .backends.base import checked_response
 from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
-from .groups import is_single_input, prepare_inputs
+from .groups import check_inputs, is_single_input, prepare_inputs
 from .images import ImageRef
 from .models import FAMILIES, Family, ModelInfo
 from .options import (
@@ -231,7 +231,7 @@ class _ClientCore:
                             raise
                         ref.error = exc
                         break
-        self._check_group_limit(members)
+        check_inputs(self._backend, spec, refs, members)
         shapes: dict[int, tuple[str, Any, Any]] = {}
         for group in members:
             n = len(group)
@@ -263,27 +263,13 @@ class _ClientCore:
                 constraint=shapes[len(members[i])][2],
                 classes=checked["classes"] if spec.name in _CLASSIFICATION else None,
                 more_images=tuple(members[i][1:]),
+                video=refs[i].clip,
             )
             for i in positions
         ]
         return _Plan(
             spec, checked, items, refs, requests, positions, single, strict, progress, budget, members
         )
-
-    def _check_group_limit(self, members: list[list[ImageRef]]) -> None:
-        """Refuse a group larger than the backend takes in one request, before anything is sent."""
-        limit = getattr(self._backend, "max_images_per_request", None)
-        largest = max((len(group) for group in members), default=1)
-        if largest > 1 and not getattr(self._backend, "accepts_image_groups", False):
-            raise ConfigurationError(
-                f"{type(self._backend).__name__} cannot take several images in one request"
-            )
-        if limit is not None and largest > limit:
-            raise ConfigurationError(
-                f"a group of {largest} images is more than this server takes in one request "
-                f"(max_images_per_request={limit}; vLLM: --limit-mm-per-prompt); split the group or raise "
-                "the limit"
-            )
 
     def _stream_args(self, image: Any, params: dict[str, Any]) -> tuple[dict[str, Any], CallOptions]:
         """A streamed call's task parameters and options, once the image and backend are fit for it."""

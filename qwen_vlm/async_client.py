@@ -18,9 +18,18 @@ from ._core import ImageBatch, _ClientCore, _schema_param
 from .backends import GenerationRequest, GenerationResponse, StreamChunk
 from .images import ImageInput
 from .progress import progress_bar
-from .results import Classification, Detections, Extraction, MultiLabelClassification, Points, TextResult
+from .results import (
+    Classification,
+    Detections,
+    Events,
+    Extraction,
+    MultiLabelClassification,
+    Points,
+    TextResult,
+)
 from .streaming import AsyncStream
 from .tasks.extraction import Schema
+from .video import Video
 
 __all__ = ["AsyncQwenVLM"]
 
@@ -253,6 +262,27 @@ class AsyncQwenVLM(_ClientCore):
             (A list of them for a list of images.)
         """
         return await self._call("point", image, {"classes": classes}, options)
+
+    @overload
+    async def locate_events(
+        self, video: ImageBatch, events: Sequence[str], **options: Unpack[CallOptions]
+    ) -> list[Events]: ...
+    @overload
+    async def locate_events(
+        self, video: Video, events: Sequence[str], **options: Unpack[CallOptions]
+    ) -> Events: ...
+    async def locate_events(self, video: Any, events: Sequence[str], **options: Unpack[CallOptions]) -> Any:
+        """Find when each event happens in a video ("temporal-grounding"), in seconds of the video.
+
+        Args:
+            video: A :class:`Video`, or a list of them (then a list of results, same order).
+            events: What to find, e.g. ``["a truck arrives", "the door opens"]``.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``.
+
+        Returns:
+            :class:`Events`, a sequence of :class:`Event` (label, start, end).
+        """
+        return await self._call("temporal-grounding", video, {"events": events}, options)
 
     @overload
     async def extract(

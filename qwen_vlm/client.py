@@ -8,20 +8,27 @@ methods below are the single source of :class:`~qwen_vlm.AsyncQwenVLM`'s, which 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, overload
 
 from typing_extensions import Unpack
 
 from ._call import CallOptions, _Plan
 from ._core import ImageBatch, _ClientCore, _schema_param
+from ._threads import execute_in_threads
 from .backends import GenerationResponse
-from .errors import BackendError
 from .images import ImageInput
-from .progress import progress_bar
-from .results import Classification, Detections, Extraction, MultiLabelClassification, Points, TextResult
+from .results import (
+    Classification,
+    Detections,
+    Events,
+    Extraction,
+    MultiLabelClassification,
+    Points,
+    TextResult,
+)
 from .streaming import Stream
 from .tasks.extraction import Schema
+from .video import Video
 
 __all__ = ["AsyncQwenVLM", "CallOptions", "ImageBatch", "QwenVLM"]
 
@@ -64,41 +71,7 @@ class QwenVLM(_ClientCore):
     """
 
     def _execute(self, plan: _Plan) -> list[GenerationResponse]:
-        backend = self._backend
-        chunks = plan.chunks(backend.max_batch_size)
-        responses: list[GenerationResponse | None] = [None] * len(plan.requests)
-        bar = progress_bar(len(plan.requests), plan.progress, plan.spec.method)
-
-        def run(chunk: list[int]) -> None:
-            batch = [plan.requests[i] for i in chunk]
-            outcome: list[GenerationResponse] | BaseException
-            try:
-                outcome = backend.generate(batch)
-            except Exception as exc:
-                outcome = exc
-            out = self._settle(batch, outcome)
-            for i, response in zip(chunk, out, strict=True):
-                responses[i] = response
-            if bar is not None:
-                bar.update(len(chunk))
-
-        try:
-            workers = max(1, min(backend.max_concurrency, len(chunks)))
-            if workers == 1:
-                for chunk in chunks:
-                    run(chunk)
-            else:
-                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qwen-vlm") as pool:
-                    futures = [pool.submit(run, chunk) for chunk in chunks]
-                    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-                    for future in pending:
-                        future.cancel()
-                    for future in done:
-                        future.result()  # re-raise a whole-call error
-        finally:
-            if bar is not None:
-                bar.close()
-        return [r if r is not None else self._failed(1, BackendError("not run"))[0] for r in responses]
+        return execute_in_threads(self._backend, plan, self._settle, self._failed)
 
     def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         plan = self._plan(task, images, params, options)
@@ -279,6 +252,27 @@ class QwenVLM(_ClientCore):
             (A list of them for a list of images.)
         """
         return self._call("point", image, {"classes": classes}, options)
+
+    @overload
+    def locate_events(
+        self, video: ImageBatch, events: Sequence[str], **options: Unpack[CallOptions]
+    ) -> list[Events]: ...
+    @overload
+    def locate_events(
+        self, video: Video, events: Sequence[str], **options: Unpack[CallOptions]
+    ) -> Events: ...
+    def locate_events(self, video: Any, events: Sequence[str], **options: Unpack[CallOptions]) -> Any:
+        """Find when each event happens in a video ("temporal-grounding"), in seconds of the video.
+
+        Args:
+            video: A :class:`Video`, or a list of them (then a list of results, same order).
+            events: What to find, e.g. ``["a truck arrives", "the door opens"]``.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``.
+
+        Returns:
+            :class:`Events`, a sequence of :class:`Event` (label, start, end).
+        """
+        return self._call("temporal-grounding", video, {"events": events}, options)
 
     @overload
     def extract(

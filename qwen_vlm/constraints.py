@@ -59,7 +59,7 @@ MAX_NUMBER = 10**15
 #: Most items of an array in a constrained extraction, unless the schema sets ``maxItems``.
 MAX_ITEMS = 256
 
-ConstraintKind = Literal["detect", "point", "classify", "classify_multi", "extract"]
+ConstraintKind = Literal["detect", "point", "classify", "classify_multi", "extract", "events"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,10 @@ class Constraint:
             return {"type": "array", "items": {"enum": classes}, "maxItems": len(classes)}
         if self.kind == "extract":
             return bounded_schema(self.schema or {"type": "object"})
+        if self.kind == "events":
+            seconds = {"type": "number", "minimum": 0, "maximum": 86400}
+            item = _object({"event": _label(self.classes), "start": seconds, "end": seconds})
+            return {"type": "array", "items": item, "maxItems": max(4, 2 * len(self.classes or ()))}
         if self.coordinates == "absolute":
             width, height = input_size if input_size is not None else (32768, 32768)
         else:

@@ -178,3 +178,49 @@ def _legend(
         top = pad + k * step
         pen.rectangle((pad, top, pad + swatch, top + swatch), fill=colors[label])
         pen.text((pad * 2 + swatch, top), label, fill=(0, 0, 0), font=font)
+
+
+def draw_timeline(result: Any, count: int = 8) -> Image.Image:
+    """A strip of a video's frames (with their times) above a timeline with one bar per event.
+
+    Args:
+        result: An :class:`~qwen_vlm.Events` whose ``source`` is the :class:`~qwen_vlm.Video`.
+        count: Most frames shown (evenly chosen from those the model saw).
+    """
+    clip = getattr(result.source, "_clip", None)
+    if clip is None:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError("this result does not know its video frames (it was not made from a Video)")
+    picks = sorted(
+        {round(k * (len(clip.frames) - 1) / max(1, count - 1)) for k in range(min(count, len(clip.frames)))}
+    )
+    thumb_h = 120
+    thumbs = [f.copy() for f in (clip.frames[k] for k in picks)]
+    for t in thumbs:
+        t.thumbnail((thumb_h * 4, thumb_h))
+    strip = _side_by_side(thumbs, gap=4)
+    font = _font(13)
+    labels = [e.label for e in result.events]
+    colors = _colors(labels)
+    bar_h, pad = 18, 6
+    height = strip.height + 20 + (bar_h + pad) * max(1, len(result.events)) + pad
+    canvas = Image.new("RGB", (strip.width, height), (255, 255, 255))
+    canvas.paste(strip, (0, 0))
+    pen = ImageDraw.Draw(canvas)
+    duration = result.duration or clip.duration or 1.0
+    left = 0
+    for k, thumb in zip(picks, thumbs, strict=True):
+        pen.text((left + 2, strip.height + 2), f"{clip.timestamps[k]:.1f}s", fill=(0, 0, 0), font=font)
+        left += thumb.width + 4
+    top = strip.height + 20
+    for row, event in enumerate(result.events):
+        y = top + row * (bar_h + pad)
+        x1 = round(event.start / duration * (canvas.width - 1))
+        x2 = max(x1 + 2, round(event.end / duration * (canvas.width - 1)))
+        pen.rectangle((0, y, canvas.width - 1, y + bar_h), outline=(200, 200, 200))
+        pen.rectangle((x1, y, x2, y + bar_h), fill=colors[event.label])
+        pen.text(
+            (x1 + 3, y + 2), f"{event.label} {event.start:.1f}-{event.end:.1f}s", fill=(0, 0, 0), font=font
+        )
+    return canvas

@@ -68,8 +68,10 @@ class Images:
 
 
 def is_single_input(obj: object) -> bool:
-    """Whether ``obj`` is one input (an image or a group), as opposed to a batch of them."""
-    return isinstance(obj, Images) or is_image_input(obj)
+    """Whether ``obj`` is one input (an image, a group or a video), as opposed to a batch of them."""
+    from .video import Video
+
+    return isinstance(obj, (Images, Video)) or is_image_input(obj)
 
 
 def prepare_inputs(
@@ -84,13 +86,19 @@ def prepare_inputs(
     Raises:
         ImageError: Naming the first bad input (unless ``keep_going``); for a group, which image of it.
     """
-    if not any(isinstance(item, Images) for item in items):
+    from .video import Video
+
+    if not any(isinstance(item, (Images, Video)) for item in items):
         plain = prepare_images(items, single=single, keep_going=keep_going)
         return plain, [[ref] for ref in plain]
     refs: list[ImageRef] = []
     members: list[list[ImageRef]] = []
     for i, item in enumerate(items):
         index = None if single else i
+        if isinstance(item, Video):
+            refs.append(_video_ref(item, index, keep_going))
+            members.append([refs[-1]])
+            continue
         images = list(item) if isinstance(item, Images) else [item]
         group = prepare_images(images, single=True, keep_going=True)
         for ref in group:
@@ -108,3 +116,52 @@ def prepare_inputs(
         refs.append(group[0])
         members.append(group)
     return refs, members
+
+
+def _video_ref(video: Any, index: int | None, keep_going: bool) -> ImageRef:
+    """A video decoded and sampled now (a bad one fails before anything is sent), as its first frame's ref.
+
+    The sampled clip rides along in ``ref.clip``.
+    """
+    from .video import read_video
+
+    try:
+        clip = read_video(video, index)
+    except ImageError as exc:
+        exc.index = index
+        if not keep_going:
+            raise
+        exc.whole_call = False
+        return ImageRef(index, error=exc)
+    video._clip = clip
+    ref = ImageRef(index, _image=clip.frames[0], _size=clip.frames[0].size)
+    ref.clip = clip
+    return ref
+
+
+def check_inputs(backend: Any, spec: Any, refs: list[ImageRef], members: list[list[ImageRef]]) -> None:
+    """Refuse, before anything is sent, groups the backend cannot take and videos the task cannot.
+
+    Raises:
+        ConfigurationError: A group on a backend without groups, a group over the server's
+            ``max_images_per_request``, a video for a task that takes images only, or ``locate_events``
+            without a video.
+    """
+    from .tasks import VIDEO_TASKS
+
+    limit = getattr(backend, "max_images_per_request", None)
+    largest = max((len(group) for group in members), default=1)
+    if largest > 1 and not getattr(backend, "accepts_image_groups", False):
+        raise ConfigurationError(f"{type(backend).__name__} cannot take several images in one request")
+    if limit is not None and largest > limit:
+        raise ConfigurationError(
+            f"a group of {largest} images is more than this server takes in one request "
+            f"(max_images_per_request={limit}; vLLM: --limit-mm-per-prompt); split the group or raise "
+            "the limit"
+        )
+    if spec.name not in VIDEO_TASKS and any(ref.clip is not None for ref in refs):
+        raise ConfigurationError(
+            f"{spec.method} does not take a Video; videos go to prompt, ask, caption and locate_events"
+        )
+    if spec.name == "temporal-grounding" and any(ref.clip is None and ref.error is None for ref in refs):
+        raise ConfigurationError("locate_events needs a Video (a file, URL or frames): Video('clip.mp4')")

@@ -331,6 +331,8 @@ class ImageRef:
     index: int | None
     url: str | None = None
     error: ImageError | None = None
+    #: For a :class:`~qwen_vlm.Video` input: its sampled frames (this ref is the first frame's).
+    clip: Any = field(default=None, repr=False)
     _image: Image.Image | None = field(default=None, repr=False)
     _source: ImageInput = field(default=None, repr=False)
     _size: tuple[int, int] | None = field(default=None, repr=False)

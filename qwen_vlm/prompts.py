@@ -22,9 +22,11 @@ __all__ = [
     "group_detect_prompt",
     "group_ocr_prompt",
     "group_point_prompt",
+    "locate_events_prompt",
     "ocr_prompt",
     "point_prompt",
     "presence_prompt",
+    "video_frames_note",
 ]
 
 #: Changes whenever the wording of any prompt changes.
@@ -156,4 +158,21 @@ def group_point_prompt(classes: Sequence[str], images: int) -> str:
         f"{images} images. Output the point coordinates in JSON format as a list of "
         f'{{"image": <image number, 1 to {images}>, "point_2d": [x, y], "label": "<category>"}}, '
         "with coordinates in that image."
+    )
+
+
+def locate_events_prompt(events: Sequence[str]) -> str:
+    """Temporal grounding: when each event happens, in seconds, as JSON."""
+    return (
+        f"Find when each of the following events happens in the video: {_quoted(events)}. "
+        'Answer in JSON format as a list of {"event": "<event>", "start": <seconds>, "end": <seconds>}, '
+        "with times in seconds, or [] if none of them happens."
+    )
+
+
+def video_frames_note(timestamps: Sequence[float]) -> str:
+    """Said before a video sent as separate frames (servers without video input): each frame's time."""
+    return (
+        f"The following {len(timestamps)} images are frames of one video, in order, taken at these times "
+        f"(seconds): {', '.join(f'{t:.1f}' for t in timestamps)}."
     )

@@ -28,6 +28,8 @@ __all__ = [
     "Classification",
     "Detection",
     "Detections",
+    "Event",
+    "Events",
     "Extraction",
     "MultiLabelClassification",
     "Point",
@@ -494,6 +496,93 @@ class Points(_Located[Point]):
         import numpy as np
 
         return np.asarray(self.xy, dtype=np.float32).reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event located in time.
+
+    Attributes:
+        label: The event asked about (one of the queries), or the model's own words.
+        start: Start, in seconds of the original video.
+        end: End, in seconds of the original video (``>= start``).
+        raw: The times exactly as the model wrote them (before any shift to the video's timeline).
+    """
+
+    label: str | None
+    start: float
+    end: float
+    raw: tuple[float, float] | None = None
+
+    @property
+    def length(self) -> float:
+        """``end - start`` in seconds."""
+        return self.end - self.start
+
+    def __repr__(self) -> str:
+        return f"Event({self.label!r}, {self.start:.1f}s-{self.end:.1f}s)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Events(Result, Sequence[Event]):
+    """Temporal grounding output (``locate_events``): a sequence of :class:`Event`, in the model's order.
+
+    Attributes:
+        events: The located events.
+        queries: The events asked about.
+        duration: Length of the video in seconds, if known.
+        timestamps: Times (seconds) of the frames the model saw.
+        dropped: Answer entries left out (no usable times, or outside the video).
+    """
+
+    events: tuple[Event, ...] = ()
+    queries: tuple[str, ...] = ()
+    duration: float | None = None
+    timestamps: tuple[float, ...] = ()
+    dropped: int = 0
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Event, ...]: ...
+    def __getitem__(self, index: int | slice) -> Event | tuple[Event, ...]:
+        return self.events[index]
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __bool__(self) -> bool:
+        return True  # a result is never falsy, even with no event found (check .ok and len())
+
+    def draw(self, frames: int = 8) -> Any:
+        """A new PIL image: a strip of the video's frames with their times, and each event as a bar.
+
+        Args:
+            frames: Most frames shown (evenly chosen from those the model saw).
+        """
+        from .draw import draw_timeline
+
+        return draw_timeline(self, frames)
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter's picture of this result: the frame strip with the events marked."""
+        clip = getattr(self.source, "_clip", None)
+        if clip is None:
+            return None
+        try:
+            import io
+
+            buffer = io.BytesIO()
+            self.draw().save(buffer, format="PNG")
+            return buffer.getvalue()
+        except Exception:  # a display hook must never raise
+            return None
+
+    def __repr__(self) -> str:
+        return f"Events({list(self.events)!r}{self._tail()}"
 
 
 @dataclass(frozen=True, kw_only=True)

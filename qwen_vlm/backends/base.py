@@ -37,6 +37,7 @@ from ..results import Usage
 if TYPE_CHECKING:
     from ..constraints import Constraint
     from ..images import ImageRef
+    from ..video import VideoClip
 
 __all__ = [
     "Backend",
@@ -66,6 +67,7 @@ class GenerationRequest:
         classes: The classes of a classification (backends that can score them fill ``scores``).
         more_images: The other images of a group (:class:`~qwen_vlm.Images`), after ``image``, in order;
             every image is sent before the prompt.
+        video: For a :class:`~qwen_vlm.Video`: its sampled clip (``image`` is then its first frame).
     """
 
     image: ImageRef
@@ -79,6 +81,7 @@ class GenerationRequest:
     constraint: Constraint | None = None
     classes: tuple[str, ...] | None = None
     more_images: tuple[ImageRef, ...] = ()
+    video: VideoClip | None = None
 
     @property
     def images(self) -> tuple[ImageRef, ...]:
@@ -99,6 +102,8 @@ class GenerationResponse:
         error: Set when this request failed; the other fields are then best effort.
         scores: Per-class probabilities of a classification, if the backend computed them.
         input_sizes: ``(width, height)`` as the model saw each image of a group, if known.
+        time_offset: For a video: seconds to add to the times the model wrote to put them on the
+            video's timeline (models that count time from the first frame they saw).
     """
 
     text: str
@@ -109,6 +114,7 @@ class GenerationResponse:
     error: QwenVLMError | None = None
     scores: dict[str, float] | None = None
     input_sizes: tuple[tuple[int, int], ...] | None = None
+    time_offset: float = 0.0
 
 
 @dataclass(frozen=True)

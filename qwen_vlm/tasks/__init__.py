@@ -20,6 +20,8 @@ from ..models import REGISTRY, Family, ModelInfo, resolve_model
 from ..results import (
     Classification,
     Detections,
+    Event,
+    Events,
     Extraction,
     MultiLabelClassification,
     Points,
@@ -39,9 +41,11 @@ from .extraction import (
     schema_json,
 )
 from .grounding import parse_boxes, parse_group, parse_points, parse_text_regions, split_pages
+from .temporal import parse_events
 
 __all__ = [
     "TASKS",
+    "VIDEO_TASKS",
     "TaskSpec",
     "build_constraint",
     "build_prompt",
@@ -82,10 +86,24 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("object-detection", "detect", True, 2048),
         TaskSpec("structured-answering", "extract", False, 1024),
         TaskSpec("point", "point", True, 2048),
+        TaskSpec("temporal-grounding", "locate_events", False, 512),
     )
 }
 _BY_METHOD = {t.method: t for t in TASKS.values() if t.name != "detailed-caption"}
-_ALIASES = {"vqa": "visual-question-answering", "detection": "object-detection", "prompt": "unconstrained"}
+_ALIASES = {
+    "vqa": "visual-question-answering",
+    "detection": "object-detection",
+    "prompt": "unconstrained",
+    "locate-events": "temporal-grounding",
+}
+#: Tasks that take a :class:`~qwen_vlm.Video`.
+VIDEO_TASKS = (
+    "unconstrained",
+    "visual-question-answering",
+    "caption",
+    "detailed-caption",
+    "temporal-grounding",
+)
 #: The token budget used when thinking is on (reasoning counts against it).
 THINKING_MAX_TOKENS = 4096
 
@@ -167,7 +185,10 @@ def validate_params(
         out["classes"] = _classes(params.get("classes"), spec.method, required=False)
     elif name == "structured-answering":
         out["schema"] = _schema(params.get("schema", params.get("output_structure")))
+    elif name == "temporal-grounding":
+        out["events"] = _classes(params.get("events"), "locate_events", required=not parsing_only) or ()
     unknown = set(params) - {
+        "events",
         "text",
         "prompt",
         "question",
@@ -219,6 +240,8 @@ def build_prompt(
         return prompts.detect_prompt(params["classes"]), None
     if name == "point":
         return prompts.point_prompt(params["classes"]), None
+    if name == "temporal-grounding":
+        return prompts.locate_events_prompt(params["events"]), None
     schema: Schema = params["schema"]
     user_schema = schema_json(schema)
     fields = schema_fields(schema)
@@ -248,6 +271,8 @@ def build_constraint(
         return Constraint("classify", classes=params["classes"])
     if name == "multi-label-classification":
         return Constraint("classify_multi", classes=params["classes"])
+    if name == "temporal-grounding":
+        return Constraint("events", classes=params["events"])
     if name == "structured-answering":
         schema = schema_json(params["schema"])
         return Constraint("extract", schema=schema) if schema is not None else None
@@ -316,6 +341,8 @@ def parse_answer(
     scores: Mapping[str, float] | None = None,
     image_sizes: Sequence[tuple[int, int]] | None = None,
     input_sizes: Sequence[tuple[int, int] | None] | None = None,
+    video: Any = None,
+    time_offset: float = 0.0,
 ) -> Result:
     """Turn a model answer into the task's result (the client's and :func:`parse`'s common path).
 
@@ -337,6 +364,8 @@ def parse_answer(
         scores: Per-class probabilities of a classification (kept on the result as given).
         image_sizes: For a group: each image's original size (``image_size`` is then the first's).
         input_sizes: For a group: each image's size as the model saw it, if known.
+        video: For a video: its sampled clip (:class:`~qwen_vlm.video.VideoClip`): duration and frame times.
+        time_offset: Seconds to add to the model's times to put them on the video's timeline.
     """
     common: dict[str, Any] = {
         "text": text,
@@ -355,6 +384,8 @@ def parse_answer(
     group = (tuple(image_sizes), tuple(input_sizes or [None] * len(image_sizes))) if image_sizes else None
     if group is not None and len(group[0]) < 2:
         group = None
+    if spec.name == "temporal-grounding":
+        common = {**common, "video": video, "time_offset": time_offset}
     try:
         with _cyclic_gc_paused():
             result = _parse_answer(spec, text, info, params, common, error, image_size, input_size, group)
@@ -435,6 +466,24 @@ def _parse_answer(
     if name == "structured-answering":
         data, err = (None, error) if error else parse_extraction(text, params["schema"])
         return Extraction(**common, data=data, **failed(err))
+    if name == "temporal-grounding":
+        clip = common.pop("video", None)
+        offset = common.pop("time_offset", 0.0)
+        duration = getattr(clip, "duration", None)
+        found: tuple[Event, ...] = ()
+        lost = 0
+        if error is None:
+            found, error, lost = parse_events(text, params["events"], offset=offset, duration=duration)
+        times: tuple[float, ...] = tuple(getattr(clip, "timestamps", ()))
+        return Events(
+            **common,
+            events=found,
+            queries=params["events"],
+            dropped=lost,
+            duration=duration,
+            timestamps=times,
+            **failed(error),
+        )
     if error is None and not text.strip():
         error = OutputParseError("the model returned an empty answer", text)
     regions: tuple[TextRegion, ...] = ()

@@ -1,0 +1,61 @@
+"""The sync client's executor: a plan's chunks on a thread pool (remote) or in the calling thread (local)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any
+
+from ._call import _Plan
+from .backends import Backend, GenerationRequest, GenerationResponse
+from .errors import BackendError
+from .progress import progress_bar
+
+__all__ = ["execute_in_threads"]
+
+
+def execute_in_threads(
+    backend: Backend,
+    plan: _Plan,
+    settle: Callable[[list[GenerationRequest], Any], list[GenerationResponse]],
+    failed: Callable[[int, BaseException], list[GenerationResponse]],
+) -> list[GenerationResponse]:
+    """Run every chunk of ``plan`` (``backend.max_concurrency`` at a time); one response per request.
+
+    A whole-call error (bad key, no credits...) stops the rest and is raised; anything else is settled
+    onto the chunk's requests by ``settle``.
+    """
+    chunks = plan.chunks(backend.max_batch_size)
+    responses: list[GenerationResponse | None] = [None] * len(plan.requests)
+    bar = progress_bar(len(plan.requests), plan.progress, plan.spec.method)
+
+    def run(chunk: list[int]) -> None:
+        batch = [plan.requests[i] for i in chunk]
+        outcome: list[GenerationResponse] | BaseException
+        try:
+            outcome = backend.generate(batch)
+        except Exception as exc:
+            outcome = exc
+        out = settle(batch, outcome)
+        for i, response in zip(chunk, out, strict=True):
+            responses[i] = response
+        if bar is not None:
+            bar.update(len(chunk))
+
+    try:
+        workers = max(1, min(backend.max_concurrency, len(chunks)))
+        if workers == 1:
+            for chunk in chunks:
+                run(chunk)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qwen-vlm") as pool:
+                futures = [pool.submit(run, chunk) for chunk in chunks]
+                done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in pending:
+                    future.cancel()
+                for future in done:
+                    future.result()  # re-raise a whole-call error
+    finally:
+        if bar is not None:
+            bar.close()
+    return [r if r is not None else failed(1, BackendError("not run"))[0] for r in responses]

@@ -1,0 +1,250 @@
+"""Video input: :class:`Video` (a file, an http(s) URL, or frames with timestamps) and its sampled clip.
+
+Files and URLs are decoded with PyAV (the ``video`` extra: FFmpeg's own decoders in a self-contained
+wheel, the reader qwen-vl-utils and supervision also use; torchvision's reader is deprecated and decord
+has no wheels for current Pythons). Frames are sampled evenly at ``fps`` (at most ``max_frames``, an even
+number so Qwen's two-frame temporal patches are whole), and every sampled frame keeps its **time in the
+original video**, which is what answers are reported in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .errors import ConfigurationError, ImageError, MissingDependencyError
+from .images import _download, check_url, load_image
+from .options import check_int, check_number
+
+__all__ = ["VIDEO_EXTENSIONS", "Video", "VideoClip", "VideoError", "is_video_path", "read_video"]
+
+#: File name endings treated as videos (by the command line, and by ``Video`` for error messages).
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpeg", ".mpg", ".gif")
+
+
+class VideoError(ImageError):
+    """A video could not be read (missing file, not a video, no frames, PyAV cannot decode it)."""
+
+
+def is_video_path(value: object) -> bool:
+    """Whether ``value`` is a path or URL whose name ends like a video file."""
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    name = str(value).lower().split("?", 1)[0]
+    return name.endswith(VIDEO_EXTENSIONS)
+
+
+class Video:
+    """A video asked about as one input.
+
+    Args:
+        source: A file path, an http(s) URL, or a list of frames (anything accepted as an image).
+        fps: Frames sampled per second of video (default 2, as in Qwen's recipes).
+        max_frames: Most frames sampled (default 64); a long video is sampled more sparsely.
+        timestamps: For a list of frames: each frame's time in seconds (default: ``k / fps``).
+        max_pixels: Pixel budget per frame for the model's processor (default: the processor's).
+
+    Raises:
+        ConfigurationError: For options out of range or timestamps that do not fit the frames.
+
+    Example:
+        >>> from qwen_vlm import Video
+        >>> clip = Video("street.mp4", fps=1, max_frames=32)        # doctest: +SKIP
+        >>> vlm.locate_events(clip, ["a truck arrives"])            # doctest: +SKIP
+    """
+
+    __slots__ = ("_clip", "fps", "max_frames", "max_pixels", "source", "timestamps")
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | Sequence[Any],
+        *,
+        fps: float = 2.0,
+        max_frames: int = 64,
+        timestamps: Sequence[float] | None = None,
+        max_pixels: int | None = None,
+    ) -> None:
+        check_number("fps", fps, exclusive_minimum=True, maximum=60.0)
+        check_int("max_frames", max_frames, optional=False, minimum=2)
+        check_int("max_pixels", max_pixels)
+        if isinstance(source, (str, os.PathLike)):
+            if timestamps is not None:
+                raise ConfigurationError("timestamps= is for a list of frames; a video file has its own")
+        elif isinstance(source, (list, tuple)):
+            if not source:
+                raise ConfigurationError("Video() needs at least one frame")
+            if timestamps is not None:
+                times = list(timestamps)
+                if len(times) != len(source):
+                    raise ConfigurationError(
+                        f"{len(times)} timestamps for {len(source)} frames; give one time (seconds) per frame"
+                    )
+                ok = all(
+                    isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                    for t in times
+                )
+                if not ok or any(t < 0 for t in times) or any(b <= a for a, b in itertools.pairwise(times)):
+                    raise ConfigurationError("timestamps must be increasing, finite seconds >= 0")
+        else:
+            raise ConfigurationError(
+                f"Video() takes a file path, an http(s) URL or a list of frames, got {type(source).__name__}"
+            )
+        self.source = source
+        self.fps = float(fps)
+        self.max_frames = max_frames
+        self.timestamps = None if timestamps is None else tuple(float(t) for t in timestamps)
+        self.max_pixels = max_pixels
+        self._clip: VideoClip | None = None  # the sampled frames, once read (kept for drawing)
+
+    def __repr__(self) -> str:
+        what = (
+            f"{len(self.source)} frames" if isinstance(self.source, (list, tuple)) else repr(str(self.source))
+        )
+        return f"Video({what}, fps={self.fps:g}, max_frames={self.max_frames})"
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    """A video's sampled frames, ready to send.
+
+    Attributes:
+        frames: The sampled frames (RGB).
+        timestamps: Each frame's time in the original video, in seconds.
+        fps: Frame rate the indices count in (the file's own; 1000 for a list of frames with timestamps).
+        indices: Each frame's index in the original video at ``fps``.
+        total_frames: Frames in the original video at ``fps``.
+        duration: Length of the original video in seconds.
+    """
+
+    frames: tuple[Image.Image, ...]
+    timestamps: tuple[float, ...]
+    fps: float
+    indices: tuple[int, ...]
+    total_frames: int
+    duration: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the frames."""
+        return self.frames[0].size
+
+
+def _even(count: int, limit: int) -> int:
+    count = max(2, min(count, limit))
+    return count if count % 2 == 0 else (count + 1 if count + 1 <= limit else count - 1)
+
+
+def _even_indices(total: int, count: int) -> list[int]:
+    if count >= total:
+        return list(range(total))
+    return [min(total - 1, round(k * (total - 1) / (count - 1))) for k in range(count)]
+
+
+def read_video(video: Video, index: int | None = None) -> VideoClip:
+    """Decode and sample ``video``.
+
+    Raises:
+        VideoError: If it cannot be read (with the reason).
+        MissingDependencyError: If a file or URL is given and PyAV is not installed.
+    """
+    if isinstance(video.source, (list, tuple)):
+        return _from_frames(video, index)
+    return _from_file(video, index)
+
+
+def _from_frames(video: Video, index: int | None) -> VideoClip:
+    frames = [load_image(frame, index) for frame in video.source]  # type: ignore[union-attr]
+    if len({f.size for f in frames}) != 1:
+        raise VideoError("every frame of a Video must have the same size", index)
+    times = (
+        list(video.timestamps)
+        if video.timestamps is not None
+        else [k / video.fps for k in range(len(frames))]
+    )
+    keep = _even_indices(len(frames), _even(len(frames), video.max_frames))
+    if len(keep) % 2 == 1:  # an odd number of frames: the last is repeated to fill the temporal patch
+        keep.append(keep[-1])
+    rate = 1000.0  # indices in milliseconds: index / fps is each frame's own time
+    indices = [round(times[k] * rate) for k in keep]
+    return VideoClip(
+        frames=tuple(frames[k] for k in keep),
+        timestamps=tuple(times[k] for k in keep),
+        fps=rate,
+        indices=tuple(indices),
+        total_frames=indices[-1] + 1,
+        duration=times[-1] + (times[-1] - times[-2] if len(times) > 1 else 1.0 / video.fps),
+    )
+
+
+def _from_file(video: Video, index: int | None) -> VideoClip:
+    try:
+        import av
+    except ImportError:
+        raise MissingDependencyError("av", "video", "Reading video files (Video)") from None
+    source = str(video.source)
+    shown = source if len(source) <= 120 else source[:117] + "..."
+    if source.lower().startswith(("http://", "https://")):
+        check_url(source, index)
+        data: Any = _download(source, index)
+        import io
+
+        opened: Any = io.BytesIO(data)
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise VideoError(f"video file {shown!r} not found", index)
+        opened = str(path)
+    try:
+        total, rate = _count_frames(av, opened, shown, index)
+        duration = total / rate
+        count = _even(math.floor(duration * video.fps) or 2, video.max_frames)
+        keep = _even_indices(total, count)
+        wanted = set(keep)
+        if hasattr(opened, "seek"):
+            opened.seek(0)
+        frames: dict[int, Image.Image] = {}
+        with av.open(opened) as container:
+            for k, frame in enumerate(container.decode(container.streams.video[0])):
+                if k in wanted:  # only the sampled frames become images: memory stays bounded
+                    frames[k] = frame.to_image().convert("RGB")
+                if k >= keep[-1]:
+                    break
+    except VideoError:
+        raise
+    except Exception as exc:  # PyAV raises its own error types (InvalidDataError...)
+        raise VideoError(f"cannot read video {shown!r}: {type(exc).__name__}: {exc}", index) from None
+    keep = [k for k in keep if k in frames]
+    if len(keep) < 1:
+        raise VideoError(f"video {shown!r} has no frames", index)
+    if len(keep) % 2 == 1:
+        keep.append(keep[-1])
+    return VideoClip(
+        frames=tuple(frames[k] for k in keep),
+        timestamps=tuple(k / rate for k in keep),
+        fps=rate,
+        indices=tuple(keep),
+        total_frames=total,
+        duration=duration,
+    )
+
+
+def _count_frames(av: Any, opened: Any, shown: str, index: int | None) -> tuple[int, float]:
+    """Frames in the first video stream and its frame rate (decoding packets only if the header lacks it)."""
+    with av.open(opened) as container:
+        if not container.streams.video:
+            raise VideoError(f"{shown!r} has no video stream", index)
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        total = int(stream.frames or 0)
+        if total <= 0:
+            total = sum(1 for _ in container.decode(stream))
+    if total <= 0:
+        raise VideoError(f"video {shown!r} has no frames", index)
+    return total, rate
