@@ -361,6 +361,8 @@ class _ClientCore:
             if image_sizes is not None
             else ([(0, 0)] * len(group) if group else None),
             input_sizes=response.input_sizes,
+            video=ref.clip,
+            time_offset=response.time_offset,
         )
         if result.exception is not None and result.exception.index is None:
             result.exception.index = ref.index  # a parse error: made for this result alone

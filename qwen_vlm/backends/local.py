@@ -424,8 +424,11 @@ class LocalBackend:
         torch = self._torch
         first = requests[0]
         reuse = len(requests) == 1 and (self.prefix_cache.max_bytes > 0 or bool(first.classes))
-        prefix = self._prefix_entry(first, images[0]) if reuse else None
-        if prefix is None:
+        prefix = self._prefix_entry(first, images[0]) if reuse and first.video is None else None
+        if first.video is not None:
+            inputs, texts = self._video_inputs(first)
+            grids = inputs["video_grid_thw"].tolist()
+        elif prefix is None:
             inputs, texts = self._inputs(requests, images, first.enable_thinking)
             inputs = inputs.to(self._model.device)
             grids = inputs["image_grid_thw"].tolist()
@@ -482,6 +485,7 @@ class LocalBackend:
                     thinking=thinking,
                     input_size=per_request[i][0],
                     input_sizes=per_request[i] if len(per_request[i]) > 1 else None,
+                    time_offset=self._time_offset(request),
                     usage=Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens),
                     finish_reason=finish,
                     scores=self._scores(request, prefix[0]) if prefix is not None else None,
@@ -489,9 +493,46 @@ class LocalBackend:
             )
         return responses
 
+    # ------------------------------------------------------------------ video
+    def _video_inputs(self, request: GenerationRequest) -> tuple[Any, list[str]]:
+        """The processor's inputs for a video: its sampled frames with their indices and frame rate.
+
+        Those make the model's time encoding right: Qwen2.5-VL's time positions, Qwen3's frame timestamps.
+        """
+        import numpy as np
+
+        clip = request.video
+        assert clip is not None
+        text = self._template(request.prompt, request.enable_thinking, video=True)
+        frames = np.stack([np.asarray(frame) for frame in clip.frames])
+        width, height = clip.size
+        metadata = self._transformers.video_utils.VideoMetadata(
+            total_num_frames=clip.total_frames,
+            fps=clip.fps,
+            frames_indices=list(clip.indices),
+            duration=clip.duration,
+            width=width,
+            height=height,
+        )
+        options: dict[str, Any] = {"do_sample_frames": False, "video_metadata": [metadata]}
+        if hasattr(self._processor.video_processor, "cap_pixels_per_frame"):
+            options["cap_pixels_per_frame"] = True  # the reference (qwen-vl-utils) per-frame pixel cap
+        inputs = self._processor(text=[text], videos=[frames], return_tensors="pt", **options)
+        return inputs.to(self._model.device), [text]
+
+    def _time_offset(self, request: GenerationRequest) -> float:
+        """Seconds to add to a video answer's times: Qwen2-VL and Qwen2.5-VL count from the first frame."""
+        if request.video is None or self.info.family not in ("qwen2_vl", "qwen2_5_vl"):
+            return 0.0
+        return float(request.video.timestamps[0])
+
     # ------------------------------------------------------------------ prefix reuse
-    def _template(self, prompt: str, enable_thinking: bool | None, images: int = 1) -> str:
-        parts: list[dict[str, Any]] = [{"type": "image"} for _ in range(images)]
+    def _template(
+        self, prompt: str, enable_thinking: bool | None, images: int = 1, video: bool = False
+    ) -> str:
+        parts: list[dict[str, Any]] = (
+            [{"type": "video"}] if video else [{"type": "image"} for _ in range(images)]
+        )
         conversation = [{"role": "user", "content": [*parts, {"type": "text", "text": prompt}]}]
         options: dict[str, Any] = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
         text: str = self._processor.apply_chat_template(
@@ -710,8 +751,8 @@ class LocalBackend:
                     raise
                 responses[i] = GenerationResponse(text="", error=exc)
                 continue
-            # A classification is generated alone: its scores read the same cached image prefix.
-            alone = i if request.classes else None
+            # A classification is generated alone (its scores read the same cached image prefix), a video too.
+            alone = i if request.classes or request.video is not None else None
             groups.setdefault((request.temperature or None, request.enable_thinking, alone), []).append(i)
         with self._lock:
             for indices in groups.values():
