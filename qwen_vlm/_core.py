@@ -7,6 +7,7 @@ pool vs. asyncio tasks), and the async client's task methods are generated from 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from ._call import CallOptions, _Plan, _Settings
@@ -48,6 +49,13 @@ _CLASSIFICATION = ("classification", "multi-label-classification")
 
 def _cannot_stream(backend: Any) -> ConfigurationError:
     return ConfigurationError(f"{type(backend).__name__} cannot stream (it has no stream method)")
+
+
+def _for_clip(constraint: Any, clip: Any) -> Any:
+    """A video's ``events`` constraint bounds its times by the video's length."""
+    if constraint is None or clip is None or constraint.kind != "events":
+        return constraint
+    return dataclasses.replace(constraint, duration=clip.duration)
 
 
 def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
@@ -219,7 +227,8 @@ class _ClientCore:
         # In a list, an unreadable image is that image's failed result (unless strict=True, which
         # refuses to send anything); a single unreadable image raises.
         keep_going = not single and not strict
-        refs, members = prepare_inputs(items, single=single, keep_going=keep_going)
+        sampler = getattr(self._backend, "sample_video", None)
+        refs, members = prepare_inputs(items, single=single, keep_going=keep_going, sampler=sampler)
         if spec.needs_geometry or not getattr(self._backend, "accepts_urls", False):
             for ref, group in zip(refs, members, strict=True):
                 for member in group if ref.error is None else ():
@@ -260,7 +269,7 @@ class _ClientCore:
                 json_schema=shapes[len(members[i])][1] if settings.constrained else None,
                 needs_geometry=spec.needs_geometry,
                 task=spec.name,
-                constraint=shapes[len(members[i])][2],
+                constraint=_for_clip(shapes[len(members[i])][2], refs[i].clip),
                 classes=checked["classes"] if spec.name in _CLASSIFICATION else None,
                 more_images=tuple(members[i][1:]),
                 video=refs[i].clip,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -73,6 +74,7 @@ class Constraint:
         max_objects: Most objects in a detection or pointing answer.
         schema: The user's JSON schema (extract), before bounds are added.
         images: Images in the question; in a group each object also names its image (1 to ``images``).
+        duration: For ``events``: the video's length in seconds (times are bounded by it).
     """
 
     kind: ConstraintKind
@@ -81,6 +83,7 @@ class Constraint:
     max_objects: int = MAX_OBJECTS
     schema: Mapping[str, Any] | None = field(default=None, compare=False)
     images: int = 1
+    duration: float | None = None
 
     def json_schema(self, input_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """The bounded JSON schema of the answer.
@@ -97,7 +100,8 @@ class Constraint:
         if self.kind == "extract":
             return bounded_schema(self.schema or {"type": "object"})
         if self.kind == "events":
-            seconds = {"type": "number", "minimum": 0, "maximum": 86400}
+            longest = math.ceil(self.duration) if self.duration is not None else 86400
+            seconds = {"type": "number", "minimum": 0, "maximum": longest}
             item = _object({"event": _label(self.classes), "start": seconds, "end": seconds})
             return {"type": "array", "items": item, "maxItems": max(4, 2 * len(self.classes or ()))}
         if self.coordinates == "absolute":

@@ -192,13 +192,13 @@ def draw_timeline(result: Any, count: int = 8) -> Image.Image:
         from .errors import ConfigurationError
 
         raise ConfigurationError("this result does not know its video frames (it was not made from a Video)")
-    picks = sorted(
-        {round(k * (len(clip.frames) - 1) / max(1, count - 1)) for k in range(min(count, len(clip.frames)))}
-    )
+    shown = min(count, len(clip.frames))
+    picks = sorted({round(k * (len(clip.frames) - 1) / max(1, shown - 1)) for k in range(shown)})
     thumb_h = 120
-    thumbs = [f.copy() for f in (clip.frames[k] for k in picks)]
-    for t in thumbs:
-        t.thumbnail((thumb_h * 4, thumb_h))
+    thumbs = [
+        f.resize((max(1, round(f.width * thumb_h / f.height)), thumb_h))
+        for f in (clip.frames[k] for k in picks)
+    ]
     strip = _side_by_side(thumbs, gap=4)
     font = _font(13)
     labels = [e.label for e in result.events]

@@ -75,7 +75,7 @@ def is_single_input(obj: object) -> bool:
 
 
 def prepare_inputs(
-    items: Sequence[Any], *, single: bool, keep_going: bool
+    items: Sequence[Any], *, single: bool, keep_going: bool, sampler: Any = None
 ) -> tuple[list[ImageRef], list[list[ImageRef]]]:
     """Validate every input (every image of every group) before anything is sent or loaded.
 
@@ -96,7 +96,7 @@ def prepare_inputs(
     for i, item in enumerate(items):
         index = None if single else i
         if isinstance(item, Video):
-            refs.append(_video_ref(item, index, keep_going))
+            refs.append(_video_ref(item, index, keep_going, sampler))
             members.append([refs[-1]])
             continue
         images = list(item) if isinstance(item, Images) else [item]
@@ -118,7 +118,7 @@ def prepare_inputs(
     return refs, members
 
 
-def _video_ref(video: Any, index: int | None, keep_going: bool) -> ImageRef:
+def _video_ref(video: Any, index: int | None, keep_going: bool, sampler: Any = None) -> ImageRef:
     """A video decoded and sampled now (a bad one fails before anything is sent), as its first frame's ref.
 
     The sampled clip rides along in ``ref.clip``.
@@ -126,7 +126,7 @@ def _video_ref(video: Any, index: int | None, keep_going: bool) -> ImageRef:
     from .video import read_video
 
     try:
-        clip = read_video(video, index)
+        clip = read_video(video, index, sampler)
     except ImageError as exc:
         exc.index = index
         if not keep_going:
@@ -151,6 +151,13 @@ def check_inputs(backend: Any, spec: Any, refs: list[ImageRef], members: list[li
 
     limit = getattr(backend, "max_images_per_request", None)
     largest = max((len(group) for group in members), default=1)
+    if getattr(backend, "video_as_images", False):
+        frames = max((len(ref.clip.frames) for ref in refs if ref.clip is not None), default=0)
+        if limit is not None and frames > limit:
+            raise ConfigurationError(
+                f"a video of {frames} sampled frames goes to this server as {frames} images, more than it "
+                f"takes in one request (max_images_per_request={limit}); lower Video(max_frames=...) or fps"
+            )
     if largest > 1 and not getattr(backend, "accepts_image_groups", False):
         raise ConfigurationError(f"{type(backend).__name__} cannot take several images in one request")
     if limit is not None and largest > limit:

@@ -147,8 +147,18 @@ def _even_indices(total: int, count: int) -> list[int]:
     return [min(total - 1, round(k * (total - 1) / (count - 1))) for k in range(count)]
 
 
-def read_video(video: Video, index: int | None = None) -> VideoClip:
+#: Chooses which frames of a file to keep: ``(total frames, frame rate, video) -> frame indices``. The
+#: local backend passes its checkpoint's own sampler, so its inputs equal the transformers recipe's.
+Sampler = Any
+
+
+def read_video(video: Video, index: int | None = None, sampler: Sampler = None) -> VideoClip:
     """Decode and sample ``video``.
+
+    Args:
+        video: The video.
+        index: Its position in a batch (for error messages).
+        sampler: For a file: the frame chooser (default: evenly at ``video.fps``, at most ``max_frames``).
 
     Raises:
         VideoError: If it cannot be read (with the reason).
@@ -156,7 +166,7 @@ def read_video(video: Video, index: int | None = None) -> VideoClip:
     """
     if isinstance(video.source, (list, tuple)):
         return _from_frames(video, index)
-    return _from_file(video, index)
+    return _from_file(video, index, sampler)
 
 
 def _from_frames(video: Video, index: int | None) -> VideoClip:
@@ -183,7 +193,7 @@ def _from_frames(video: Video, index: int | None) -> VideoClip:
     )
 
 
-def _from_file(video: Video, index: int | None) -> VideoClip:
+def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> VideoClip:
     try:
         import av
     except ImportError:
@@ -204,8 +214,14 @@ def _from_file(video: Video, index: int | None) -> VideoClip:
     try:
         total, rate = _count_frames(av, opened, shown, index)
         duration = total / rate
-        count = _even(math.floor(duration * video.fps) or 2, video.max_frames)
-        keep = _even_indices(total, count)
+        if sampler is not None:
+            keep = sorted({int(k) for k in sampler(total, rate, video) if 0 <= int(k) < total})
+            if len(keep) > video.max_frames:
+                keep = [keep[k] for k in _even_indices(len(keep), _even(len(keep), video.max_frames))]
+        else:
+            keep = _even_indices(total, _even(math.floor(duration * video.fps) or 2, video.max_frames))
+        if not keep:
+            raise VideoError(f"no frame of {shown!r} was chosen", index)
         wanted = set(keep)
         if hasattr(opened, "seek"):
             opened.seek(0)

@@ -82,6 +82,8 @@ class GrammarEngine:
         self.digits: dict[int, str] = {i: t for i, t in texts.items() if t and t.isdigit() and t.isascii()}
         # Added tokens (<think>, <|box_start|>, <tool_call>...) never belong inside an answer's JSON, but
         # some are not marked special, so a grammar's strings would let them in.
+        #: Tokens that start a new list element or object (",", ", ", "{", "[{"...): refused near the budget.
+        self.openers: list[int] = [i for i, t in texts.items() if t.strip() and set(t.strip()) <= set(",{[")]
         #: Tokens whose text starts with "," or "]" (the ends of a box's x2 and y2).
         self.starting_with: dict[str, list[int]] = {
             c: [i for i, t in texts.items() if t.startswith(c)] for c in ",]"
@@ -252,6 +254,8 @@ class GrammarProcessor:
                 if row.need is None:
                     row.need = self._closing_steps(row)
                 row.closing = remaining <= row.need + _MARGIN
+                if not row.closing:
+                    self._refuse_openers(row, i, remaining)
         if masked:
             bitmask = self._bitmask if scores.device.type == "cpu" else self._bitmask.to(scores.device)
             indices = None if len(masked) == len(self.rows) else masked
@@ -272,10 +276,27 @@ class GrammarProcessor:
             scores[i, token] = 0.0
         return scores
 
-    def _closing_steps(self, row: RowGrammar) -> int:
+    def _refuse_openers(self, row: RowGrammar, i: int, remaining: int) -> None:
+        """Refuse a token that starts a new element (``,`` ``{`` ``[``) when closing after it would not fit.
+
+        A comma in a list commits the answer to one more whole element: taken too late, no close fits.
+        """
+        words = self._bitmask[i].tolist()
+        for token in self._engine.openers:
+            if not (words[token >> 5] >> (token & 31)) & 1:
+                continue
+            after = row.matcher.fork()
+            if not after.accept_token(token):
+                continue
+            lexer = _Lexer(row.lexer.in_string, row.lexer.escaped)
+            lexer.feed(self._engine.texts[token])
+            if 1 + self._closing_steps(row, after, lexer) + _MARGIN >= remaining:
+                self._bitmask[i, token >> 5] &= ~(1 << (token & 31))
+
+    def _closing_steps(self, row: RowGrammar, matcher: Any = None, lexer: _Lexer | None = None) -> int:
         """How many tokens closing the row's answer from here takes (simulated on a fork of its matcher)."""
-        matcher = row.matcher.fork()
-        lexer = _Lexer(row.lexer.in_string, row.lexer.escaped)
+        matcher = matcher if matcher is not None else row.matcher.fork()
+        lexer = lexer if lexer is not None else _Lexer(row.lexer.in_string, row.lexer.escaped)
         scratch = self._scratch
         engine = self._engine
         for steps in range(1, row.reserve + 1):

@@ -520,6 +520,16 @@ class LocalBackend:
         inputs = self._processor(text=[text], videos=[frames], return_tensors="pt", **options)
         return inputs.to(self._model.device), [text]
 
+    def sample_video(self, total: int, rate: float, video: Any) -> list[int]:
+        """Which frames of a video file to keep: the checkpoint's own sampler at ``video.fps``.
+
+        The same choice as transformers' recipe (``load_video`` with the processor's ``sample_frames``).
+        """
+        self.load()
+        metadata = self._transformers.video_utils.VideoMetadata(total_num_frames=total, fps=rate)
+        indices = self._processor.video_processor.sample_frames(metadata, fps=video.fps)
+        return [int(k) for k in indices]
+
     def _time_offset(self, request: GenerationRequest) -> float:
         """Seconds to add to a video answer's times: Qwen2-VL and Qwen2.5-VL count from the first frame."""
         if request.video is None or self.info.family not in ("qwen2_vl", "qwen2_5_vl"):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image
 
+from .. import prompts
 from ..errors import (
     AuthenticationError,
     BackendError,
@@ -204,6 +205,8 @@ class OpenAICompatibleBackend:
     max_batch_size = 1
     accepts_urls = True
     accepts_image_groups = True
+    #: Videos go as their sampled frames, one image part each (counted against max_images_per_request).
+    video_as_images = True
 
     def __init__(
         self,
@@ -408,10 +411,16 @@ class OpenAICompatibleBackend:
             else:
                 max_pixels = max(self._min_pixels, int(max_pixels * 0.7))
 
-    def build_body(self, request: GenerationRequest, image_url: str | Sequence[str]) -> dict[str, Any]:
-        """The chat-completions request body (without transport options): the image parts, then the text."""
+    def build_body(
+        self, request: GenerationRequest, image_url: str | Sequence[str], lead: str | None = None
+    ) -> dict[str, Any]:
+        """The chat-completions request body (without transport options): the image parts, then the text.
+
+        ``lead``: text sent before the images (a video's frame times).
+        """
         urls = [image_url] if isinstance(image_url, str) else list(image_url)
-        parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+        parts: list[dict[str, Any]] = [{"type": "text", "text": lead}] if lead else []
+        parts += [{"type": "image_url", "image_url": {"url": url}} for url in urls]
         body: dict[str, Any] = {
             "model": self.info.id,
             "messages": [{"role": "user", "content": [*parts, {"type": "text", "text": request.prompt}]}],
@@ -589,6 +598,10 @@ class OpenAICompatibleBackend:
         }
 
     def _prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], Sizes]:
+        if request.video is not None:  # frames as images, their times said first (servers without video)
+            frames = [self._encode(frame) for frame in request.video.frames]
+            lead = prompts.video_frames_note(request.video.timestamps)
+            return self.build_body(request, [url for url, _ in frames], lead), (frames[0][1],)
         encoded = [self._encode_ref(ref, request.needs_geometry) for ref in request.images]
         return self.build_body(request, [url for url, _ in encoded]), tuple(size for _, size in encoded)
 
