@@ -29,7 +29,18 @@ from .results import Result
 
 __all__ = ["main"]
 
-TASKS = ("prompt", "ocr", "ask", "caption", "classify", "classify-multi", "detect", "point", "extract")
+TASKS = (
+    "prompt",
+    "ocr",
+    "ask",
+    "caption",
+    "classify",
+    "classify-multi",
+    "detect",
+    "point",
+    "extract",
+    "locate-events",
+)
 
 # Library phrasing → shell phrasing, for messages printed by the command.
 _SHELL_WORDS = (
@@ -64,6 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     task.add_argument("--text", default=None, help="the prompt (prompt)")
     task.add_argument("--schema", default=None, help="JSON object of field → description (extract)")
     task.add_argument("--detailed", action="store_true", help="a detailed caption")
+    task.add_argument(
+        "--events", default=None, help="comma-separated events to find in a video (locate-events)"
+    )
+    media = p.add_argument_group("inputs")
+    media.add_argument(
+        "--together", action="store_true", help="ask about all the images at once (one question, one answer)"
+    )
+    media.add_argument(
+        "--fps", type=float, default=2.0, help="frames sampled per second of video (default 2)"
+    )
+    media.add_argument(
+        "--max-frames", type=int, default=64, help="most frames sampled from a video (default 64)"
+    )
     gen = p.add_argument_group("generation")
     gen.add_argument("--max-tokens", type=int, default=None)
     gen.add_argument("--temperature", type=float, default=None)
@@ -97,6 +121,8 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
         return {"detailed": args.detailed}
     if args.task in ("classify", "classify-multi", "point", "detect"):
         return {"classes": classes}
+    if args.task == "locate-events":
+        return {"events": [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None}
     if args.task == "extract":
         try:
             schema = json.loads(args.schema) if args.schema else None
@@ -109,13 +135,30 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 def _check_images(images: Sequence[str]) -> None:
     """Fail on the first unreadable image before any model loads (one line, naming it)."""
     from .images import check_url, load_image
+    from .video import VideoError, is_video_path
 
     for i, image in enumerate(images):
         index = i if len(images) > 1 else None
         if image[:8].lower().startswith(("http://", "https:/")):
             check_url(image, index)
+        elif is_video_path(image):
+            if not Path(image).expanduser().is_file():
+                raise VideoError(f"video file {image!r} not found", index)
         else:
             load_image(image, index)
+
+
+def _inputs(args: argparse.Namespace) -> Any:
+    """The images as given, videos (by their file names) as Video, all as one group with --together."""
+    from .groups import Images
+    from .video import Video, is_video_path
+
+    items: list[Any] = [
+        Video(i, fps=args.fps, max_frames=args.max_frames) if is_video_path(i) else i for i in args.images
+    ]
+    if args.together:
+        return Images(*items)
+    return items[0] if len(items) == 1 else items
 
 
 def _show(result: Result, name: str, as_json: bool) -> None:
@@ -137,6 +180,11 @@ def _show(result: Result, name: str, as_json: bool) -> None:
         print(result.label)
     elif hasattr(result, "data"):
         print(json.dumps(result.to_dict()["data"], ensure_ascii=False, indent=2))
+    elif hasattr(result, "events"):
+        for event in result.events:
+            print(f"{event.label}\t{event.start:.1f}-{event.end:.1f} s")
+        if not result.events:
+            print("(none)")
     else:
         print(result.text)
     if result.thinking:
@@ -145,7 +193,10 @@ def _show(result: Result, name: str, as_json: bool) -> None:
 
 def _save_drawing(result: Result, name: str, index: int, folder: Path) -> Path | None:
     drawable = (
-        hasattr(result, "detections") or hasattr(result, "points") or bool(getattr(result, "regions", None))
+        hasattr(result, "detections")
+        or hasattr(result, "points")
+        or hasattr(result, "events")
+        or bool(getattr(result, "regions", None))
     )
     if not drawable or not result.ok:
         return None
@@ -185,10 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             constrained=args.constrained,
             **options,
         )
-        single = len(args.images) == 1
+        single = len(args.images) == 1 or args.together
         out = vlm.run(
             args.task.replace("-", "_"),
-            args.images[0] if single else list(args.images),
+            _inputs(args),
             **params,
             max_tokens=args.max_tokens,
             temperature=args.temperature,
@@ -204,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # --output not writable...
         print(f"qwen-vlm: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
-    for index, (name, result) in enumerate(zip(args.images, results, strict=True)):
+    names = [" + ".join(args.images)] if args.together else args.images
+    for index, (name, result) in enumerate(zip(names, results, strict=True)):
         _show(result, name, args.json)
         if folder is not None:
             saved = _save_drawing(result, name, index, folder)

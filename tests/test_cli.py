@@ -138,3 +138,34 @@ def test_one_task_on_a_tiny_local_checkpoint(tmp_path: Path) -> None:
     record = json.loads(run_.stdout)
     assert record["task_result"] == "TextResult" and record["image"] == SAMPLE
     assert record["usage"]["completion_tokens"] <= 5 and record["finish_reason"] in ("stop", "length")
+
+
+def test_videos_and_groups_from_the_command_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    av = pytest.importorskip("av")
+    import numpy as np
+
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for k in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), k * 10, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with chat_server() as server:
+        common = ["--backend", "openai", "--base-url", server.url, "--model", "Qwen/Qwen3-VL-8B-Instruct"]
+        server.script = lambda n, body: Reply(
+            body=completion('[{"event": "light", "start": 0.5, "end": 1.5}]')
+        )
+        code, out, _ = run(capsys, "locate-events", str(clip), "--events", "light", "--fps", "2", *common)
+        assert code == 0 and out.splitlines() == [f"== {clip}", "light\t0.5-1.5 s"]
+        parts = server.requests[-1]["messages"][0]["content"]
+        assert sum(p["type"] == "image_url" for p in parts) == 4  # 2 s at 2 fps, as timed frames
+        server.script = lambda n, body: Reply(body=completion("the same"))
+        code, out, _ = run(capsys, "ask", SAMPLE, SAMPLE, "--together", "--question", "same?", *common)
+        assert code == 0 and out.splitlines() == [f"== {SAMPLE} + {SAMPLE}", "the same"]
+        assert sum(p["type"] == "image_url" for p in server.requests[-1]["messages"][0]["content"]) == 2
+    code, _, err = run(capsys, "caption", str(tmp_path / "gone.mp4"))
+    assert code == 2 and "not found" in err
