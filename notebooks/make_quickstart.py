@@ -86,6 +86,17 @@ class Scene(BaseModel):
 
 model_for('{"building": "a small red house", "weather": "sunny"}').extract(image, Scene).data""", "extract")
 
+md("## Several images, and video\n\n`Images(a, b)` is one question about several pictures (a plain list stays a batch); a detection over a group says which image each box is on and draws them side by side. `Video(...)` takes a file, a URL or a list of frames with their times; `locate_events` answers in seconds of the video and draws a strip of frames with each event as a bar.", "video-md")
+code("""from qwen_vlm import Images, Video
+
+pair = Images(image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+model_for('[{"image": 2, "bbox_2d": [480, 520, 760, 900], "label": "door"}]').detect(pair, ["door"])""", "group-detect")
+code("""# A short clip as frames with their times: the sky darkens from 10 to 13 seconds.
+frames = [image.point(lambda v, k=k: int(v * (1 - 0.15 * k))) for k in range(8)]
+clip = Video(frames, timestamps=[10 + 0.5 * k for k in range(8)])
+# Qwen3-VL reads each frame's time from the prompt, so its seconds are the video's own.
+model_for('[{"event": "the sky darkens", "start": 10.5, "end": 13.0}]').locate_events(clip, ["the sky darkens"])""", "video-events")
+
 md("## Batches\n\nA list in, a list out: same length, same order. A failure concerns its image only — here an unreadable file is that image's failed result, and the others are kept.", "batch-md")
 code("""results = vlm.caption([image, root / "examples" / "missing.jpg", image], max_tokens=8, progress=False)
 for r in results:

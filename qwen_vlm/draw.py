@@ -208,7 +208,8 @@ def draw_timeline(result: Any, count: int = 8) -> Image.Image:
     canvas = Image.new("RGB", (strip.width, height), (255, 255, 255))
     canvas.paste(strip, (0, 0))
     pen = ImageDraw.Draw(canvas)
-    duration = result.duration or clip.duration or 1.0
+    first = clip.timestamps[0] if clip.timestamps else 0.0
+    span = max(1e-6, (result.duration or clip.duration or 1.0) - first)  # the strip covers [first, end]
     left = 0
     for k, thumb in zip(picks, thumbs, strict=True):
         pen.text((left + 2, strip.height + 2), f"{clip.timestamps[k]:.1f}s", fill=(0, 0, 0), font=font)
@@ -216,8 +217,8 @@ def draw_timeline(result: Any, count: int = 8) -> Image.Image:
     top = strip.height + 20
     for row, event in enumerate(result.events):
         y = top + row * (bar_h + pad)
-        x1 = round(event.start / duration * (canvas.width - 1))
-        x2 = max(x1 + 2, round(event.end / duration * (canvas.width - 1)))
+        x1 = round(min(max(event.start - first, 0.0), span) / span * (canvas.width - 1))
+        x2 = max(x1 + 2, round(min(max(event.end - first, 0.0), span) / span * (canvas.width - 1)))
         pen.rectangle((0, y, canvas.width - 1, y + bar_h), outline=(200, 200, 200))
         pen.rectangle((x1, y, x2, y + bar_h), fill=colors[event.label])
         pen.text(

@@ -20,6 +20,11 @@ def test_prompts_doc_matches_the_code() -> None:
         prompts.classify_prompt(["cat", "dog"]),
         prompts.classify_multi_prompt(["cat", "dog"]),
         prompts.presence_prompt("cat"),
+        prompts.group_detect_prompt(["cat", "dog"], 2),
+        prompts.group_point_prompt(["cat", "dog"], 2),
+        prompts.group_ocr_prompt(2),
+        prompts.locate_events_prompt(["a truck arrives", "the door opens"]),
+        prompts.video_frames_note([0.0, 0.5, 1.0, 1.5]),
         prompts.detect_prompt(["cat", "dog"]),
         prompts.detect_prompt(None),
         prompts.point_prompt(["cat", "dog"]),
@@ -46,6 +51,7 @@ def test_every_task_page_shows_its_prompt_exactly() -> None:
         "extract": [
             prompts.extract_prompt({"company": "the company name", "total": "the amount paid"}, None)
         ],
+        "locate_events": [prompts.locate_events_prompt(["a truck arrives", "the door opens"])],
         "ask": [],
         "prompt": [],
     }
