@@ -13,6 +13,7 @@ from .errors import ConfigurationError, MissingDependencyError
 from .results import (
     Classification,
     Detections,
+    Events,
     Extraction,
     MultiLabelClassification,
     Points,
@@ -51,7 +52,19 @@ def _image_row(index: int, result: Result) -> dict[str, Any]:
         row["data"] = json.dumps(result.to_dict()["data"], ensure_ascii=False)
     elif isinstance(result, TextResult):
         row["regions"] = len(result.regions)
+        if result.pages:
+            row["pages"] = list(result.pages)
+    elif isinstance(result, Events):
+        row["events"] = len(result)
+        row["labels"] = [e.label for e in result]
+    if isinstance(result, (Classification, MultiLabelClassification)) and result.scores is not None:
+        row["scores"] = dict(result.scores)
     return row
+
+
+def _member(image: int | None) -> dict[str, Any]:
+    """The ``member`` column (which image of a group) for an object of a group's result."""
+    return {} if image is None else {"member": image}
 
 
 def to_rows(results: Iterable[Result], *, per: Literal["image", "object"] = "image") -> list[dict[str, Any]]:
@@ -59,8 +72,9 @@ def to_rows(results: Iterable[Result], *, per: Literal["image", "object"] = "ima
 
     Args:
         results: Results of one task (a list from a batch call), or a single result.
-        per: ``"image"`` (one row each, objects counted) or ``"object"`` (one row per box, point or
-            located text region, with its image's index; images with none give no row).
+        per: ``"image"`` (one row each, objects counted) or ``"object"`` (one row per box, point, located
+            text region or video event, with its input's index — and ``member``, which image of an
+            :class:`~qwen_vlm.Images` group; inputs with none give no row).
 
     Raises:
         ConfigurationError: For an unknown ``per``, or something that is not a result.
@@ -80,11 +94,15 @@ def to_rows(results: Iterable[Result], *, per: Literal["image", "object"] = "ima
             for k, det in enumerate(result):
                 x1, y1, x2, y2 = det.xyxy
                 rows.append({"image": index, "source": source, "object": k, "label": det.label,
-                             "x1": x1, "y1": y1, "x2": x2, "y2": y2})  # fmt: skip
+                             "x1": x1, "y1": y1, "x2": x2, "y2": y2, **_member(det.image)})  # fmt: skip
         elif isinstance(result, Points):
             for k, point in enumerate(result):
                 rows.append({"image": index, "source": source, "object": k, "label": point.label,
-                             "x": point.xy[0], "y": point.xy[1]})  # fmt: skip
+                             "x": point.xy[0], "y": point.xy[1], **_member(point.image)})  # fmt: skip
+        elif isinstance(result, Events):
+            for k, event in enumerate(result):
+                rows.append({"image": index, "source": source, "object": k, "label": event.label,
+                             "start": event.start, "end": event.end})  # fmt: skip
         elif isinstance(result, TextResult):
             for k, region in enumerate(result.regions):
                 x1, y1, x2, y2 = region.xyxy

@@ -144,9 +144,18 @@ def _escape(text: str) -> str:
 
 
 def _source_name(source: Any) -> str | None:
-    """A path or URL the image came from (``data:`` URLs and in-memory images give ``None``)."""
+    """A path or URL the input came from (``data:`` URLs and in-memory images give ``None``).
+
+    A video gives its file or URL; a group of images its members' names joined by `` + ``.
+    """
     import os
 
+    items = getattr(source, "items", None)
+    if isinstance(items, tuple):  # an Images group
+        names = [_source_name(item) for item in items]
+        return " + ".join(n or "-" for n in names) if any(names) else None
+    if hasattr(source, "max_frames"):  # a Video
+        return _source_name(source.source)
     if isinstance(source, os.PathLike):
         return os.fsdecode(os.fspath(source))
     if isinstance(source, str) and not source[:5].lower().startswith("data:"):

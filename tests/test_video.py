@@ -198,3 +198,18 @@ def test_remote_video_over_the_image_limit_is_refused_before_sending(server: Cha
     with pytest.raises(ConfigurationError, match="max_frames"):
         vlm.ask(Video(frames(4)), "what?")
     assert server.requests == []
+
+
+def test_video_and_group_results_fill_tables(clip_path: Path) -> None:
+    from qwen_vlm import Event, Images, parse
+    from qwen_vlm.interop import to_rows
+    from qwen_vlm.results import _source_name
+
+    events = Events(events=(Event("red", 1.0, 2.0),), queries=("red",), duration=4.0, source=Video(clip_path))
+    assert to_rows([events], per="object") == [
+        {"image": 0, "source": str(clip_path), "object": 0, "label": "red", "start": 1.0, "end": 2.0}
+    ]
+    assert to_rows([events])[0]["events"] == 1 and events.to_dict()["source"] == str(clip_path)
+    assert _source_name(Images("a.jpg", Image.new("RGB", (2, 2)))) == "a.jpg + -"
+    boxes = parse("detect", '[{"bbox_2d": [0, 0, 500, 500], "label": "cat"}]', image_size=(100, 100))
+    assert "member" not in to_rows([boxes], per="object")[0]
