@@ -151,8 +151,9 @@ def check_inputs(backend: Any, spec: Any, refs: list[ImageRef], members: list[li
 
     limit = getattr(backend, "max_images_per_request", None)
     largest = max((len(group) for group in members), default=1)
-    if getattr(backend, "video_as_images", False):
-        frames = max((len(ref.clip.frames) for ref in refs if ref.clip is not None), default=0)
+    sent = getattr(backend, "video_frames_sent", None)
+    if sent is not None:
+        frames = max((sent(ref.clip) for ref in refs if ref.clip is not None), default=0)
         if limit is not None and frames > limit:
             raise ConfigurationError(
                 f"a video of {frames} sampled frames goes to this server as {frames} images, more than it "

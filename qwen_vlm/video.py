@@ -121,6 +121,8 @@ class VideoClip:
         indices: Each frame's index in the original video at ``fps``.
         total_frames: Frames in the original video at ``fps``.
         duration: Length of the original video in seconds.
+        source: The file path or http(s) URL it was read from (``None`` for a list of frames).
+        sample_fps: The frame rate asked for (``Video.fps``), for servers that sample the file themselves.
     """
 
     frames: tuple[Image.Image, ...]
@@ -129,6 +131,8 @@ class VideoClip:
     indices: tuple[int, ...]
     total_frames: int
     duration: float
+    source: str | None = None
+    sample_fps: float | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -248,6 +252,8 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
         indices=tuple(keep),
         total_frames=total,
         duration=duration,
+        source=source,
+        sample_fps=video.fps,
     )
 
 

@@ -213,3 +213,29 @@ def test_video_and_group_results_fill_tables(clip_path: Path) -> None:
     assert _source_name(Images("a.jpg", Image.new("RGB", (2, 2)))) == "a.jpg + -"
     boxes = parse("detect", '[{"bbox_2d": [0, 0, 500, 500], "label": "cat"}]', image_size=(100, 100))
     assert "member" not in to_rows([boxes], per="object")[0]
+
+
+def test_a_video_file_goes_as_video_url_where_the_server_takes_it(
+    server: ChatServer, clip_path: Path
+) -> None:
+    import base64
+
+    server.script = lambda n, body: Reply(body=completion('[{"event": "red", "start": 1.0, "end": 2.0}]'))
+    vllm = QwenVLM(
+        "Qwen/Qwen3-VL-8B-Instruct", backend="openai", base_url=server.url, server="vllm",
+        max_images_per_request=1,
+    )  # fmt: skip
+    (event,) = vllm.locate_events(Video(clip_path, fps=1), ["red"])
+    parts = server.requests[-1]["messages"][0]["content"]
+    assert [p["type"] for p in parts] == ["video_url", "text"]
+    url = parts[0]["video_url"]["url"]
+    assert (
+        url.startswith("data:video/mp4;base64,")
+        and base64.b64decode(url.split(",", 1)[1]) == clip_path.read_bytes()
+    )
+    assert server.requests[-1]["mm_processor_kwargs"] == {"fps": 1.0}
+    assert (event.start, event.end) == (1.0, 2.0)
+    generic = QwenVLM("Qwen/Qwen3-VL-8B-Instruct", backend="openai", base_url=server.url, server="generic")
+    generic.caption(Video(clip_path, fps=1))
+    kinds = [p["type"] for p in server.requests[-1]["messages"][0]["content"]]
+    assert kinds[0] == "text" and kinds.count("image_url") == 4 and "video_url" not in kinds

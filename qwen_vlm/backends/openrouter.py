@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import mimetypes
 import os
 import threading
 from collections import OrderedDict
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from ..images import ImageRef
 
 __all__ = ["OPENROUTER_BASE_URL", "OpenAICompatibleBackend"]
+
+#: Largest video file sent inline as a ``video_url`` data URL; a larger one goes as sampled frames.
+MAX_VIDEO_BYTES = 32 * 1024 * 1024
 
 #: The size each image of a request was sent at (``None`` for a URL passed through unresized).
 Sizes = tuple[tuple[int, int] | None, ...]
@@ -205,8 +209,6 @@ class OpenAICompatibleBackend:
     max_batch_size = 1
     accepts_urls = True
     accepts_image_groups = True
-    #: Videos go as their sampled frames, one image part each (counted against max_images_per_request).
-    video_as_images = True
 
     def __init__(
         self,
@@ -411,6 +413,29 @@ class OpenAICompatibleBackend:
             else:
                 max_pixels = max(self._min_pixels, int(max_pixels * 0.7))
 
+    def video_frames_sent(self, clip: Any) -> int:
+        """How many image parts a video becomes here: none when it goes as a ``video_url``."""
+        if clip.source is None or not self._server.video_url:
+            return len(clip.frames)
+        if clip.source.lower().startswith(("http://", "https://")):
+            return 0
+        too_big = os.path.getsize(os.path.expanduser(clip.source)) > MAX_VIDEO_BYTES
+        return len(clip.frames) if too_big else 0  # too large to inline: the sampled frames go instead
+
+    def _video_url(self, request: GenerationRequest) -> str | None:
+        """The ``video_url`` to send for a video file or URL, where the server takes one (else ``None``)."""
+        clip = request.video
+        if clip is None or self.video_frames_sent(clip) > 0:
+            return None
+        assert clip.source is not None
+        if clip.source.lower().startswith(("http://", "https://")):
+            return clip.source
+        path = os.path.expanduser(clip.source)
+        with open(path, "rb") as handle:
+            data = base64.b64encode(handle.read()).decode("ascii")
+        mime = mimetypes.guess_type(path)[0] or "video/mp4"
+        return f"data:{mime};base64,{data}"
+
     def build_body(
         self, request: GenerationRequest, image_url: str | Sequence[str], lead: str | None = None
     ) -> dict[str, Any]:
@@ -598,6 +623,12 @@ class OpenAICompatibleBackend:
         }
 
     def _prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], Sizes]:
+        video_url = self._video_url(request)
+        if video_url is not None:  # the server samples the file itself (vLLM, SGLang)
+            body = self.build_body(request, [])
+            body["messages"][0]["content"].insert(0, {"type": "video_url", "video_url": {"url": video_url}})
+            body["extra_body"]["mm_processor_kwargs"] = {"fps": request.video.sample_fps}  # type: ignore[union-attr]
+            return body, (None,)
         if request.video is not None:  # frames as images, their times said first (servers without video)
             frames = [self._encode(frame) for frame in request.video.frames]
             lead = prompts.video_frames_note(request.video.timestamps)

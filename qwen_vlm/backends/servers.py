@@ -40,6 +40,8 @@ class ServerProfile:
         grammar_tasks: Whether ``response_format`` JSON schemas are also sent for detection, pointing and
             classification (servers whose structured output takes any schema, arrays at the top level
             included: vLLM and SGLang). Elsewhere only ``extract`` sends its schema.
+        video_url: Whether a video file or URL goes as one ``video_url`` part (the server samples it, at
+            ``mm_processor_kwargs.fps``); elsewhere, and for lists of frames, as timed frames.
     """
 
     name: ServerName
@@ -47,6 +49,7 @@ class ServerProfile:
     reasoning_fields: tuple[str, ...]
     privacy: bool = False
     grammar_tasks: bool = False
+    video_url: bool = False
 
     def thinking_body(self, enabled: bool) -> dict[str, Any]:
         """The request-body fields that switch reasoning on or off (may be empty)."""
@@ -64,10 +67,14 @@ class ServerProfile:
 SERVERS: dict[ServerName, ServerProfile] = {
     "openrouter": ServerProfile("openrouter", "openrouter", ("reasoning", "reasoning_content"), privacy=True),
     "vllm": ServerProfile(
-        "vllm", "chat_template_kwargs", ("reasoning", "reasoning_content"), grammar_tasks=True
+        "vllm", "chat_template_kwargs", ("reasoning", "reasoning_content"), grammar_tasks=True, video_url=True
     ),
     "sglang": ServerProfile(
-        "sglang", "chat_template_kwargs", ("reasoning_content", "reasoning"), grammar_tasks=True
+        "sglang",
+        "chat_template_kwargs",
+        ("reasoning_content", "reasoning"),
+        grammar_tasks=True,
+        video_url=True,
     ),
     # `transformers serve`: ignores response_format (it says so in its log), rejects unknown fields (422).
     "transformers": ServerProfile("transformers", "chat_template_kwargs", ("reasoning_content", "reasoning")),
