@@ -96,6 +96,7 @@ class ImageError(QwenVLMError, ValueError):
 
     def __init__(self, message: str, index: int | None = None) -> None:
         self.index = index
+        self.reason = message  # the message without the "image N:" prefix
         where = f"image {index}" if index is not None else "image"
         super().__init__(f"{where}: {message}")
 

@@ -107,7 +107,8 @@ def prepare_inputs(
         if bad is not None:
             k, error = bad
             if isinstance(item, Images):
-                error = ImageError(f"image {k + 1} of {len(images)} in the group: {error}", index)
+                reason = getattr(error, "reason", str(error))
+                error = ImageError(f"image {k + 1} of {len(images)} in the group: {reason}", index)
             error.index = index
             if not keep_going:
                 raise error

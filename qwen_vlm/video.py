@@ -32,6 +32,11 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpeg", ".
 class VideoError(ImageError):
     """A video could not be read (missing file, not a video, no frames, PyAV cannot decode it)."""
 
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message, index)
+        where = f"video {index}" if index is not None else "video"
+        self.args = (f"{where}: {message}",)
+
 
 def is_video_path(value: object) -> bool:
     """Whether ``value`` is a path or URL whose name ends like a video file."""
@@ -174,7 +179,13 @@ def read_video(video: Video, index: int | None = None, sampler: Sampler = None) 
 
 
 def _from_frames(video: Video, index: int | None) -> VideoClip:
-    frames = [load_image(frame, index) for frame in video.source]  # type: ignore[union-attr]
+    frames = []
+    for k, frame in enumerate(video.source):  # type: ignore[arg-type]
+        try:
+            frames.append(load_image(frame, index))
+        except ImageError as exc:
+            count = len(video.source)  # type: ignore[arg-type]
+            raise VideoError(f"frame {k + 1} of {count}: {getattr(exc, 'reason', exc)}", index) from None
     if len({f.size for f in frames}) != 1:
         raise VideoError("every frame of a Video must have the same size", index)
     times = (
@@ -204,16 +215,28 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
         raise MissingDependencyError("av", "video", "Reading video files (Video)") from None
     source = str(video.source)
     shown = source if len(source) <= 120 else source[:117] + "..."
-    if source.lower().startswith(("http://", "https://")):
-        check_url(source, index)
-        data: Any = _download(source, index)
+    scheme = source.split("://", 1)[0].lower() if "://" in source else ""
+    if scheme in ("http", "https"):
+        try:
+            check_url(source, index)
+            data: Any = _download(source, index)
+        except VideoError:
+            raise
+        except ImageError as exc:
+            raise VideoError(getattr(exc, "reason", str(exc)), index) from None
         import io
 
         opened: Any = io.BytesIO(data)
+    elif scheme:
+        raise VideoError(
+            f"unsupported URL scheme {scheme!r} in {shown!r}; pass an http(s) URL or a file", index
+        )
     else:
         path = Path(source).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise VideoError(f"video file {shown!r} not found", index)
+        if not path.is_file():
+            raise VideoError(f"{shown!r} is not a file (a directory?); pass the path of a video file", index)
         opened = str(path)
     try:
         total, rate = _count_frames(av, opened, shown, index)

@@ -239,3 +239,33 @@ def test_a_video_file_goes_as_video_url_where_the_server_takes_it(
     generic.caption(Video(clip_path, fps=1))
     kinds = [p["type"] for p in server.requests[-1]["messages"][0]["content"]]
     assert kinds[0] == "text" and kinds.count("image_url") == 4 and "video_url" not in kinds
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda p: Video(p.parent), VideoError, "is not a file"),
+        (lambda p: Video("ftp://host/clip.mp4"), VideoError, "unsupported URL scheme 'ftp'"),
+        (lambda p: Video("http://127.0.0.1:9/clip.mp4"), VideoError, "downloading"),
+        (lambda p: Video([frames(1)[0], None]), VideoError, "frame 2 of 2: unsupported image type"),
+        (lambda p: Video([frames(1)[0], Image.new("RGB", (8, 8))]), VideoError, "same size"),
+    ],
+)
+def test_bad_videos_fail_typed_before_anything_runs(
+    make: Any, error: type[Exception], message: str, clip_path: Path
+) -> None:
+    with pytest.raises(error, match=message) as caught:
+        read_video(make(clip_path))
+    assert str(caught.value).startswith("video: ") and "image:" not in str(caught.value)
+
+
+def test_a_bad_member_of_a_group_is_named_once() -> None:
+    from qwen_vlm import ImageError, Images
+    from qwen_vlm.groups import prepare_inputs
+
+    with pytest.raises(ImageError) as caught:
+        prepare_inputs([Images(frames(1)[0], None)], single=True, keep_going=False)
+    assert str(caught.value) == (
+        "image: image 2 of 2 in the group: unsupported image type NoneType; pass a PIL image, a path, "
+        "bytes, a numpy HxWx3 uint8 array, a data: URL or an http(s) URL"
+    )

@@ -124,19 +124,23 @@ def resolve_task(task: str) -> TaskSpec:
     raise ConfigurationError(f"unknown task {task!r}; choose one of {', '.join(names)}")
 
 
-def _classes(value: Any, task: str, *, required: bool) -> tuple[str, ...] | None:
+def _classes(value: Any, task: str, *, required: bool, what: str = "class") -> tuple[str, ...] | None:
     if value is None or (isinstance(value, (list, tuple)) and not value and not required):
         if required:
-            raise ConfigurationError(f"{task} needs classes=[...], a non-empty list of class names")
+            names = "classes=[...], a non-empty list of class names" if what == "class" else "events=[...]"
+            raise ConfigurationError(
+                f"{task} needs {names}" + ("" if what == "class" else ", a non-empty list")
+            )
         return None
     if isinstance(value, str):
         value = [value]
+    plural = f"{what}es" if what == "class" else f"{what}s"
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigurationError(f"{task}: classes must be a non-empty list of strings, got {value!r}")
+        raise ConfigurationError(f"{task}: {plural} must be a non-empty list of strings, got {value!r}")
     cleaned = []
     for item in value:
         if not isinstance(item, str) or not item.strip():
-            raise ConfigurationError(f"{task}: every class must be a non-empty string, got {item!r}")
+            raise ConfigurationError(f"{task}: every {what} must be a non-empty string, got {item!r}")
         cleaned.append(item.strip())
     return tuple(dict.fromkeys(cleaned))
 
@@ -186,7 +190,9 @@ def validate_params(
     elif name == "structured-answering":
         out["schema"] = _schema(params.get("schema", params.get("output_structure")))
     elif name == "temporal-grounding":
-        out["events"] = _classes(params.get("events"), "locate_events", required=not parsing_only) or ()
+        out["events"] = (
+            _classes(params.get("events"), "locate_events", required=not parsing_only, what="event") or ()
+        )
     unknown = set(params) - {
         "events",
         "text",
