@@ -128,6 +128,7 @@ class VideoClip:
         duration: Length of the original video in seconds.
         source: The file path or http(s) URL it was read from (``None`` for a list of frames).
         sample_fps: The frame rate asked for (``Video.fps``), for servers that sample the file themselves.
+        max_pixels: The pixel budget per frame asked for (``Video.max_pixels``), if any.
     """
 
     frames: tuple[Image.Image, ...]
@@ -138,6 +139,7 @@ class VideoClip:
     duration: float
     source: str | None = None
     sample_fps: float | None = None
+    max_pixels: int | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -205,6 +207,7 @@ def _from_frames(video: Video, index: int | None) -> VideoClip:
         indices=tuple(indices),
         total_frames=indices[-1] + 1,
         duration=times[-1] + (times[-1] - times[-2] if len(times) > 1 else 1.0 / video.fps),
+        max_pixels=video.max_pixels,
     )
 
 
@@ -277,6 +280,7 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
         duration=duration,
         source=source,
         sample_fps=video.fps,
+        max_pixels=video.max_pixels,
     )
 
 

@@ -269,3 +269,11 @@ def test_a_bad_member_of_a_group_is_named_once() -> None:
         "image: image 2 of 2 in the group: unsupported image type NoneType; pass a PIL image, a path, "
         "bytes, a numpy HxWx3 uint8 array, a data: URL or an http(s) URL"
     )
+
+
+def test_max_pixels_bounds_each_frame(checkpoints: dict[str, Path]) -> None:
+    vlm = local(checkpoints["qwen3_vl"])
+    big = [Image.new("RGB", (640, 480), (k * 30, 0, 0)) for k in range(4)]
+    full = vlm.caption(Video(big), max_tokens=2).usage
+    small = vlm.caption(Video(big, max_pixels=64 * 64 * 4), max_tokens=2).usage
+    assert full is not None and small is not None and small.prompt_tokens < full.prompt_tokens / 2

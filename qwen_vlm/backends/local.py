@@ -515,6 +515,11 @@ class LocalBackend:
             height=height,
         )
         options: dict[str, Any] = {"do_sample_frames": False, "video_metadata": [metadata]}
+        if clip.max_pixels is not None:  # Video(max_pixels=...): the per-frame budget
+            size = dict(self._processor.video_processor.size)
+            size["longest_edge"] = clip.max_pixels
+            size["shortest_edge"] = min(int(size.get("shortest_edge") or clip.max_pixels), clip.max_pixels)
+            options["size"] = {k: v for k, v in size.items() if v is not None}
         if hasattr(self._processor.video_processor, "cap_pixels_per_frame"):
             options["cap_pixels_per_frame"] = True  # the reference (qwen-vl-utils) per-frame pixel cap
         inputs = self._processor(text=[text], videos=[frames], return_tensors="pt", **options)
