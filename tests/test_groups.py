@@ -73,7 +73,7 @@ def test_local_inputs_equal_the_model_card_recipe(family: str, checkpoints: dict
     assert seen["image_grid_thw"].shape[0] == 2
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_scripted_boxes_on_image_two_come_back_on_image_two(
     family: str, checkpoints: dict[str, Path]
 ) -> None:
