@@ -162,7 +162,7 @@ def test_videos_and_groups_from_the_command_line(capsys: pytest.CaptureFixture[s
         code, out, _ = run(capsys, "locate-events", str(clip), "--events", "light", "--fps", "2", *common)
         assert code == 0 and out.splitlines() == [f"== {clip}", "light\t0.5-1.5 s"]
         parts = server.requests[-1]["messages"][0]["content"]
-        assert sum(p["type"] == "image_url" for p in parts) == 4  # 2 s at 2 fps, as timed frames
+        assert [p["type"] for p in parts] == ["video_url", "text"]  # a vLLM-style URL: the file itself
         server.script = lambda n, body: Reply(body=completion("the same"))
         code, out, _ = run(capsys, "ask", SAMPLE, SAMPLE, "--together", "--question", "same?", *common)
         assert code == 0 and out.splitlines() == [f"== {SAMPLE} + {SAMPLE}", "the same"]
