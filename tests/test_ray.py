@@ -146,3 +146,26 @@ def test_predictor_checks_its_column_and_parameters() -> None:
         predictor({"photo": []})
     with pytest.raises(ConfigurationError, match="classify needs classes"):
         run(object(), "classify")  # checked before the dataset is touched or any actor starts
+    with pytest.raises(ConfigurationError, match="max_objects applies to detect and point"):
+        run(object(), "classify", classes=["a"], max_objects=3)
+
+
+def test_class_scores_reach_a_typed_column(local_ray: None, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from qwen_vlm.tiny import build_tiny_checkpoint
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    checkpoint = build_tiny_checkpoint(tmp_path / "ckpt", "qwen3_vl")
+    rows = [{"id": k, "image": str(tmp_path / f"{k}.png")} for k in range(4)]
+    for k in range(4):
+        Image.new("RGB", size_of(k), (k * 60, 90, 30)).save(tmp_path / f"{k}.png")
+    out = run(
+        ray.data.from_items(rows), "classify", str(checkpoint), classes=["red", "green"], batch_size=4,
+        constrained=True, client_options={"device": "cpu"},
+    )  # fmt: skip
+    results = read_back(out, tmp_path / "parquet")
+    assert [r["id"] for r in results] == [0, 1, 2, 3]
+    for row in results:
+        scores = dict(row["scores"])  # Arrow map<string, double> comes back as (key, value) pairs
+        assert set(scores) == {"red", "green"} and sum(scores.values()) == pytest.approx(1.0)
+        assert row["label"] in ("red", "green")

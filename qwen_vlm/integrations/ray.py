@@ -60,8 +60,10 @@ def _result_row(result: Result) -> dict[str, Any]:
     }
     if isinstance(result, Classification):
         row["label"] = result.label
+        row["scores"] = list(result.scores.items()) if result.scores is not None else None
     elif isinstance(result, MultiLabelClassification):
         row["labels"] = list(result.labels)
+        row["scores"] = list(result.scores.items()) if result.scores is not None else None
     elif isinstance(result, Detections):
         row["boxes"] = [list(d.xyxy) for d in result]
         row["labels"] = [d.label or "" for d in result]
@@ -89,8 +91,10 @@ def _arrow_types(task: str) -> dict[str, Any]:
     name = resolve_task(task).name
     if name == "classification":
         types["label"] = pa.string()
+        types["scores"] = pa.map_(pa.string(), pa.float64())
     elif name == "multi-label-classification":
         types["labels"] = pa.list_(pa.string())
+        types["scores"] = pa.map_(pa.string(), pa.float64())
     elif name == "object-detection":
         types["boxes"] = pa.list_(pa.list_(pa.float64()))
         types["labels"] = pa.list_(pa.string())
@@ -188,6 +192,8 @@ def run(
     max_tokens: int | None = None,
     temperature: float | None = None,
     enable_thinking: bool | None = None,
+    constrained: bool | None = None,
+    max_objects: int | None = None,
     client_options: Mapping[str, Any] | None = None,
     ray_remote_args: Mapping[str, Any] | None = None,
     **params: Any,
@@ -208,6 +214,8 @@ def run(
         max_tokens: Per-call token budget.
         temperature: Per-call sampling temperature.
         enable_thinking: Switch reasoning on or off.
+        constrained: Decode structured tasks under a grammar (default: the client's, on).
+        max_objects: Most objects in a constrained detection or pointing answer.
         client_options: ``QwenVLM`` options (``backend="openai"``, ``base_url``, ``api_key``, ``device``,
             ``max_concurrent_requests``...).
         ray_remote_args: More ``map_batches`` arguments (``max_restarts``, ``max_task_retries``,
@@ -229,12 +237,16 @@ def run(
     from ..tasks import validate_params
 
     validate_params(spec, params)  # bad task parameters fail now, not inside every actor
+    if max_objects is not None and spec.name not in ("object-detection", "point"):
+        raise ConfigurationError(f"max_objects applies to detect and point, not {spec.method}")
     call_options = {
         k: v
         for k, v in (
             ("max_tokens", max_tokens),
             ("temperature", temperature),
             ("enable_thinking", enable_thinking),
+            ("constrained", constrained),
+            ("max_objects", max_objects),
         )
         if v is not None
     }
