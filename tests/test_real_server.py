@@ -235,3 +235,19 @@ def test_qwen25_boxes_behind_a_shrinking_server_are_an_error_not_wrong(
     # The 0-1000 grid of Qwen3-VL does not depend on the size the model saw: no error needed there.
     grid = client(served, "qwen3_vl").detect(BIG, ["cat"], max_tokens=4)
     assert accepted(grid)
+
+
+def test_a_group_and_a_video_reach_the_server_as_several_images(served: tuple[str, dict[str, Path]]) -> None:
+    from qwen_vlm import Events, Images, Video
+
+    vlm = client(served, "qwen3_vl", max_pixels=SERVER_CAP)
+    one = vlm.ask(SMALL, "Same?", max_tokens=4)
+    two = vlm.ask(Images(SMALL, SMALL), "Same?", max_tokens=4)
+    assert accepted(one) and accepted(two) and one.usage is not None and two.usage is not None
+    image_tokens = two.usage.prompt_tokens - one.usage.prompt_tokens
+    assert image_tokens > 0  # the server counted the second image
+    events = vlm.locate_events(
+        Video([SMALL] * 4, timestamps=[0.0, 0.5, 1.0, 1.5]), ["a change"], max_tokens=8
+    )
+    assert isinstance(events, Events) and accepted(events) and events.usage is not None
+    assert events.usage.prompt_tokens > one.usage.prompt_tokens + 2 * image_tokens  # four timed frames
