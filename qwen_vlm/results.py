@@ -131,6 +131,15 @@ class Result:
 _CHOSEN, _OTHER = "background:#1f77b4;color:white", "background:#eee"
 
 
+def _chips(classes: Sequence[str], chosen: Sequence[str | None], scores: Mapping[str, float] | None) -> str:
+    """The classes as HTML chips, the chosen ones highlighted, each with its score when known."""
+    return "".join(
+        f"<span style='padding:1px 6px;margin:2px;border-radius:8px;"
+        f"{_CHOSEN if c in chosen else _OTHER}'>{_escape(c)}{_score(scores, c)}</span>"
+        for c in classes
+    )
+
+
 def _score(scores: Mapping[str, float] | None, label: str) -> str:
     if scores is None or label not in scores:
         return ""
@@ -253,11 +262,7 @@ class Classification(Result):
         return f"Classification(label={self.label!r}{self._tail()}"
 
     def _repr_html_(self) -> str:
-        chips = "".join(
-            f"<span style='padding:1px 6px;margin:2px;border-radius:8px;"
-            f"{_CHOSEN if c == self.label else _OTHER}'>{_escape(c)}{_score(self.scores, c)}</span>"
-            for c in self.classes
-        )
+        chips = _chips(self.classes, (self.label,), self.scores)
         return f"<div><b>{_escape(str(self.label))}</b> <span>{chips}</span>{self._html_tail()}</div>"
 
 
@@ -281,11 +286,7 @@ class MultiLabelClassification(Result):
         return f"MultiLabelClassification(labels={list(self.labels)!r}{self._tail()}"
 
     def _repr_html_(self) -> str:
-        chips = "".join(
-            f"<span style='padding:1px 6px;margin:2px;border-radius:8px;"
-            f"{_CHOSEN if c in self.labels else _OTHER}'>{_escape(c)}{_score(self.scores, c)}</span>"
-            for c in self.classes
-        )
+        chips = _chips(self.classes, self.labels, self.scores)
         return f"<div>{chips}{self._html_tail()}</div>"
 
 

@@ -152,6 +152,11 @@ def _even(count: int, limit: int) -> int:
     return count if count % 2 == 0 else (count + 1 if count + 1 <= limit else count - 1)
 
 
+def _whole_patches(keep: list[int]) -> list[int]:
+    """``keep`` with its last frame repeated when the count is odd (Qwen's temporal patches are 2 frames)."""
+    return [*keep, keep[-1]] if len(keep) % 2 == 1 else keep
+
+
 def _even_indices(total: int, count: int) -> list[int]:
     if count >= total:
         return list(range(total))
@@ -195,9 +200,7 @@ def _from_frames(video: Video, index: int | None) -> VideoClip:
         if video.timestamps is not None
         else [k / video.fps for k in range(len(frames))]
     )
-    keep = _even_indices(len(frames), _even(len(frames), video.max_frames))
-    if len(keep) % 2 == 1:  # an odd number of frames: the last is repeated to fill the temporal patch
-        keep.append(keep[-1])
+    keep = _whole_patches(_even_indices(len(frames), _even(len(frames), video.max_frames)))
     rate = 1000.0  # indices in milliseconds: index / fps is each frame's own time
     indices = [round(times[k] * rate) for k in keep]
     return VideoClip(
@@ -269,8 +272,7 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
     keep = [k for k in keep if k in frames]
     if len(keep) < 1:
         raise VideoError(f"video {shown!r} has no frames", index)
-    if len(keep) % 2 == 1:
-        keep.append(keep[-1])
+    keep = _whole_patches(keep)
     return VideoClip(
         frames=tuple(frames[k] for k in keep),
         timestamps=tuple(k / rate for k in keep),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,3 +21,22 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {family: build_tiny_checkpoint(root / family, family) for family in families}
     paths["qwen3_vl_thinking"] = build_tiny_checkpoint(root / "thinking", "qwen3_vl", thinking=True)
     return paths
+
+
+@pytest.fixture
+def generate_inputs() -> Callable[[Any], dict[str, Any]]:
+    """``generate_inputs(vlm)``: a dict that fills with what the local model's ``generate`` is given."""
+
+    def watch(vlm: Any) -> dict[str, Any]:
+        model = vlm.backend.model
+        seen: dict[str, Any] = {}
+        original = model.generate
+
+        def capture(**kwargs: Any) -> Any:
+            seen.update(kwargs)
+            return original(**kwargs)
+
+        model.generate = capture
+        return seen
+
+    return watch

@@ -39,19 +39,14 @@ def local(path: Path, **options: Any) -> QwenVLM:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_local_inputs_equal_the_model_card_recipe(family: str, checkpoints: dict[str, Path]) -> None:
+def test_local_inputs_equal_the_model_card_recipe(
+    family: str, checkpoints: dict[str, Path], generate_inputs: Any
+) -> None:
     import torch
 
     vlm = local(checkpoints[family])
     backend: Any = vlm.backend
-    seen: dict[str, Any] = {}
-    original = backend.model.generate
-
-    def capture(**kwargs: Any) -> Any:
-        seen.update(kwargs)
-        return original(**kwargs)
-
-    backend.model.generate = capture
+    seen = generate_inputs(vlm)
     result = vlm.ask(Images(A, B), "Which one is red?", max_tokens=4)
     assert result.ok
     messages = [

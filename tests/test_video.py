@@ -84,21 +84,14 @@ def local(path: Path, **options: Any) -> QwenVLM:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_local_inputs_equal_the_transformers_recipe(
-    family: str, clip_path: Path, checkpoints: dict[str, Path]
+    family: str, clip_path: Path, checkpoints: dict[str, Path], generate_inputs: Any
 ) -> None:
     import torch
     from transformers.video_utils import load_video
 
     vlm = local(checkpoints[family])
     backend: Any = vlm.backend
-    seen: dict[str, Any] = {}
-    original = backend.model.generate
-
-    def capture(**kwargs: Any) -> Any:
-        seen.update(kwargs)
-        return original(**kwargs)
-
-    backend.model.generate = capture
+    seen = generate_inputs(vlm)
     assert vlm.ask(Video(clip_path, fps=2), "What changes?", max_tokens=4).ok
     processor = backend.processor
     video, metadata = load_video(

@@ -283,7 +283,7 @@ class GrammarProcessor:
         """
         words = self._bitmask[i].tolist()
         for token in self._engine.openers:
-            if not (words[token >> 5] >> (token & 31)) & 1:
+            if not _allowed(words, token):
                 continue
             after = row.matcher.fork()
             if not after.accept_token(token):
@@ -303,7 +303,7 @@ class GrammarProcessor:
             matcher.fill_next_token_bitmask(scratch, 0)
             words = scratch[0].tolist()
             order = engine.closing_order_in_string if lexer.in_string else engine.closing_order
-            token = next((t for t in order if (words[t >> 5] >> (t & 31)) & 1), None)
+            token = next((t for t in order if _allowed(words, t)), None)
             if token is None:
                 token = _first_allowed(words)
             if token is None or not matcher.accept_token(token):
@@ -351,6 +351,11 @@ def _reachable(prefix: str, lower: int, upper: int) -> bool:
             return True
         scale *= 10
     return False
+
+
+def _allowed(words: list[int], token: int) -> bool:
+    """Whether ``token``'s bit is set in one row of an xgrammar bitmask (32 tokens per int32 word)."""
+    return bool((words[token >> 5] >> (token & 31)) & 1)
 
 
 def _first_allowed(words: list[int]) -> int | None:

@@ -297,6 +297,7 @@ class LocalBackend:
         self._warned_grammar = False
         self.prefix_cache = PrefixCache(prefix_cache_mb * 1024 * 1024)
         self._rope_module: Any = None
+        self._cache_name: str | None = None
         if not lazy:
             self.load()
 
@@ -671,9 +672,12 @@ class LocalBackend:
 
     def _cache_kwarg(self) -> str:
         """``"cache"`` (transformers >= 5.24) or ``"past_key_values"`` (older, deprecated since)."""
-        import inspect
+        if self._cache_name is None:
+            import inspect
 
-        return "cache" if "cache" in inspect.signature(self._rope().forward).parameters else "past_key_values"
+            parameters = inspect.signature(self._rope().forward).parameters
+            self._cache_name = "cache" if "cache" in parameters else "past_key_values"
+        return self._cache_name
 
     def _rope(self) -> Any:
         """The submodule that computes multimodal rotary positions (found once; LoRA wraps the model)."""
@@ -811,6 +815,7 @@ class LocalBackend:
             self._processor = None
             self._engine = None
             self._rope_module = None
+            self._cache_name = None
             self.prefix_cache.clear()
             if self._device and str(self._device).startswith("cuda"):
                 self._torch.cuda.empty_cache()
