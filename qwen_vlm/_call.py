@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from .backends import GenerationRequest
-from .images import ImageRef
+from .image_refs import ImageRef
 from .tasks import TaskSpec
 
 __all__ = ["CallOptions", "_Plan", "_Settings"]

@@ -11,11 +11,12 @@ import dataclasses
 from typing import Any, Literal
 
 from ._call import CallOptions, _Plan, _Settings
+from ._inputs import check_inputs, prepare_inputs
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
 from .backends.base import checked_response
 from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
-from .groups import check_inputs, is_single_input, prepare_inputs
-from .images import ImageRef
+from .groups import is_single_input
+from .image_refs import ImageRef
 from .models import FAMILIES, Family, ModelInfo
 from .options import (
     check_bool,

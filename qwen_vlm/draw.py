@@ -1,4 +1,7 @@
-"""Drawing results on images (for notebooks): boxes, points and located text, with PIL.
+"""Drawing on pictures (for notebooks): labelled boxes, points and a video's events, with PIL.
+
+Works on plain data — PIL images, coordinates in their pixels, labels — and knows nothing of results,
+groups or tasks: the result classes call it with what they hold.
 
 Line widths and label sizes scale with the image; each class keeps its colour from one picture to the
 next (the colour is a hash of the label, not its position; two classes of one picture whose hashes
@@ -9,18 +12,13 @@ many classes.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .groups import Images
-from .images import ImageInput, load_image
-
-if TYPE_CHECKING:
-    from .results import Detections, Points, TextResult
-
-__all__ = ["color_for", "draw"]
+__all__ = ["DrawnObject", "color_for", "draw_objects", "draw_timeline"]
 
 _PALETTE = [
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -71,44 +69,42 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def draw(
-    image: ImageInput, result: Detections | Points | TextResult, *, width: int | None = None
+#: One object to draw: its label, its box ``(x1, y1, x2, y2)`` or point ``(x, y)`` in the picture's
+#: pixels, and which picture of a row it is on (``None``: the first).
+DrawnObject = tuple[str | None, tuple[float, ...], int | None]
+
+
+def draw_objects(
+    pictures: Sequence[Image.Image],
+    objects: Sequence[DrawnObject],
+    *,
+    legend: bool = True,
+    width: int | None = None,
 ) -> Image.Image:
-    """Return a copy of ``image`` with the result's boxes, points or text regions drawn on it.
+    """Return a copy of the picture(s) with labelled boxes and points drawn on them.
 
     Args:
-        image: The image the result was computed on (any accepted input), or the
-            :class:`~qwen_vlm.Images` group it was computed on: each image is drawn with its own boxes or
-            points, side by side at one height.
-        result: A :class:`~qwen_vlm.Detections`, :class:`~qwen_vlm.Points` or OCR
-            :class:`~qwen_vlm.TextResult` with regions.
-        width: Line width in pixels (default: scaled to the image, 2 px per 600 px of its long side).
+        pictures: The picture the objects are on, or several (a group): each is drawn with its own
+            objects, side by side at one height.
+        objects: ``(label, coordinates, picture)`` per object: four coordinates are a box, two a point.
+        legend: Add a key of colours when there are more than :data:`LEGEND_ABOVE` labels.
+        width: Line width in pixels (default: scaled to the picture, 2 px per 600 px of its long side).
 
     Returns:
         A new RGB image.
     """
-    items: list[tuple[str | None, tuple[float, ...], int | None]] = []
-    if hasattr(result, "detections"):
-        items = [(d.label, d.xyxy, d.image) for d in result.detections]
-    elif hasattr(result, "points"):
-        items = [(p.label, p.xy, p.image) for p in result.points]
-    elif hasattr(result, "regions"):
-        items = [(r.text[:30], r.xyxy, None) for r in result.regions]
-    colors = _colors([label for label, _, _ in items])
-    legend = not hasattr(result, "regions")
-    if isinstance(image, Images):
-        pictures = [
-            _draw_one(
-                load_image(member).copy(),
-                [(lb, xy) for lb, xy, k in items if (k or 0) == n],
-                colors,
-                width,
-                legend,
-            )
-            for n, member in enumerate(image)
-        ]
-        return _side_by_side(pictures)
-    return _draw_one(load_image(image).copy(), [(lb, xy) for lb, xy, _ in items], colors, width, legend)
+    colors = _colors([label for label, _, _ in objects])
+    drawn = [
+        _draw_one(
+            picture.convert("RGB") if picture.mode != "RGB" else picture.copy(),
+            [(label, xy) for label, xy, k in objects if (k or 0) == n],
+            colors,
+            width,
+            legend,
+        )
+        for n, picture in enumerate(pictures)
+    ]
+    return drawn[0] if len(drawn) == 1 else _side_by_side(drawn)
 
 
 def _side_by_side(pictures: list[Image.Image], gap: int = 8) -> Image.Image:
@@ -180,48 +176,50 @@ def _legend(
         pen.text((pad * 2 + swatch, top), label, fill=(0, 0, 0), font=font)
 
 
-def draw_timeline(result: Any, count: int = 8) -> Image.Image:
+def draw_timeline(
+    frames: Sequence[Image.Image],
+    times: Sequence[float],
+    events: Sequence[tuple[str | None, float, float]],
+    *,
+    start: float,
+    end: float,
+    count: int = 8,
+) -> Image.Image:
     """A strip of a video's frames (with their times) above a timeline with one bar per event.
 
     Args:
-        result: An :class:`~qwen_vlm.Events` whose ``source`` is the :class:`~qwen_vlm.Video`.
-        count: Most frames shown (evenly chosen from those the model saw).
+        frames: The frames the model saw.
+        times: Each frame's time in seconds.
+        events: ``(label, start, end)`` per event, in seconds.
+        start: Where the timeline starts (the first frame's time).
+        end: Where it ends (the video's length).
+        count: Most frames shown (evenly chosen).
     """
-    clip = getattr(result.source, "_clip", None)
-    if clip is None:
-        from .errors import ConfigurationError
-
-        raise ConfigurationError("this result does not know its video frames (it was not made from a Video)")
-    shown = min(count, len(clip.frames))
-    picks = sorted({round(k * (len(clip.frames) - 1) / max(1, shown - 1)) for k in range(shown)})
+    shown = min(count, len(frames))
+    picks = sorted({round(k * (len(frames) - 1) / max(1, shown - 1)) for k in range(shown)})
     thumb_h = 120
     thumbs = [
-        f.resize((max(1, round(f.width * thumb_h / f.height)), thumb_h))
-        for f in (clip.frames[k] for k in picks)
+        f.resize((max(1, round(f.width * thumb_h / f.height)), thumb_h)) for f in (frames[k] for k in picks)
     ]
     strip = _side_by_side(thumbs, gap=4)
     font = _font(13)
-    labels = [e.label for e in result.events]
-    colors = _colors(labels)
+    colors = _colors([label for label, _, _ in events])
     bar_h, pad = 18, 6
-    height = strip.height + 20 + (bar_h + pad) * max(1, len(result.events)) + pad
+    height = strip.height + 20 + (bar_h + pad) * max(1, len(events)) + pad
     canvas = Image.new("RGB", (strip.width, height), (255, 255, 255))
     canvas.paste(strip, (0, 0))
     pen = ImageDraw.Draw(canvas)
-    first = clip.timestamps[0] if clip.timestamps else 0.0
-    span = max(1e-6, (result.duration or clip.duration or 1.0) - first)  # the strip covers [first, end]
+    span = max(1e-6, end - start)  # the strip covers [start, end]
     left = 0
     for k, thumb in zip(picks, thumbs, strict=True):
-        pen.text((left + 2, strip.height + 2), f"{clip.timestamps[k]:.1f}s", fill=(0, 0, 0), font=font)
+        pen.text((left + 2, strip.height + 2), f"{times[k]:.1f}s", fill=(0, 0, 0), font=font)
         left += thumb.width + 4
     top = strip.height + 20
-    for row, event in enumerate(result.events):
+    for row, (label, begin, finish) in enumerate(events):
         y = top + row * (bar_h + pad)
-        x1 = round(min(max(event.start - first, 0.0), span) / span * (canvas.width - 1))
-        x2 = max(x1 + 2, round(min(max(event.end - first, 0.0), span) / span * (canvas.width - 1)))
+        x1 = round(min(max(begin - start, 0.0), span) / span * (canvas.width - 1))
+        x2 = max(x1 + 2, round(min(max(finish - start, 0.0), span) / span * (canvas.width - 1)))
         pen.rectangle((0, y, canvas.width - 1, y + bar_h), outline=(200, 200, 200))
-        pen.rectangle((x1, y, x2, y + bar_h), fill=colors[event.label])
-        pen.text(
-            (x1 + 3, y + 2), f"{event.label} {event.start:.1f}-{event.end:.1f}s", fill=(0, 0, 0), font=font
-        )
+        pen.rectangle((x1, y, x2, y + bar_h), fill=colors[label])
+        pen.text((x1 + 3, y + 2), f"{label} {begin:.1f}-{finish:.1f}s", fill=(0, 0, 0), font=font)
     return canvas

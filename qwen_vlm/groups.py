@@ -1,4 +1,4 @@
-"""Several images in one question: :class:`Images`, and preparing a call's inputs (images or groups).
+"""Several images in one question: :class:`Images`.
 
 A plain list keeps meaning a batch (one question per image). ``Images(a, b)`` is *one* input made of
 several pictures, asked about together — two labels to compare, a reference and a query, the pages of
@@ -7,13 +7,13 @@ a document. A batch of groups is a list of ``Images``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
-from .errors import ConfigurationError, ImageError
-from .images import ImageInput, ImageRef, is_image_input, prepare_images
+from .errors import ConfigurationError
+from .images import ImageInput, is_image_input
+from .video import Video
 
-__all__ = ["MAX_GROUP_IMAGES", "Images", "is_single_input", "prepare_inputs"]
+__all__ = ["MAX_GROUP_IMAGES", "Images", "is_single_input"]
 
 #: Most images one group may hold (a guard; servers and GPUs have their own, lower limits).
 MAX_GROUP_IMAGES = 64
@@ -69,108 +69,4 @@ class Images:
 
 def is_single_input(obj: object) -> bool:
     """Whether ``obj`` is one input (an image, a group or a video), as opposed to a batch of them."""
-    from .video import Video
-
     return isinstance(obj, (Images, Video)) or is_image_input(obj)
-
-
-def prepare_inputs(
-    items: Sequence[Any], *, single: bool, keep_going: bool, sampler: Any = None
-) -> tuple[list[ImageRef], list[list[ImageRef]]]:
-    """Validate every input (every image of every group) before anything is sent or loaded.
-
-    Returns:
-        ``(refs, members)``: one :class:`ImageRef` per input — its first image, carrying the input's
-        position and, for an input that cannot be read, its error — and every input's images in order.
-
-    Raises:
-        ImageError: Naming the first bad input (unless ``keep_going``); for a group, which image of it.
-    """
-    from .video import Video
-
-    if not any(isinstance(item, (Images, Video)) for item in items):
-        plain = prepare_images(items, single=single, keep_going=keep_going)
-        return plain, [[ref] for ref in plain]
-    refs: list[ImageRef] = []
-    members: list[list[ImageRef]] = []
-    for i, item in enumerate(items):
-        index = None if single else i
-        if isinstance(item, Video):
-            refs.append(_video_ref(item, index, keep_going, sampler))
-            members.append([refs[-1]])
-            continue
-        images = list(item) if isinstance(item, Images) else [item]
-        group = prepare_images(images, single=True, keep_going=True)
-        for ref in group:
-            ref.index = index
-        bad = next(((k, ref.error) for k, ref in enumerate(group) if ref.error is not None), None)
-        if bad is not None:
-            k, error = bad
-            if isinstance(item, Images):
-                reason = getattr(error, "reason", str(error))
-                error = ImageError(f"image {k + 1} of {len(images)} in the group: {reason}", index)
-            error.index = index
-            if not keep_going:
-                raise error
-            error.whole_call = False
-            group = [ImageRef(index, error=error)]
-        refs.append(group[0])
-        members.append(group)
-    return refs, members
-
-
-def _video_ref(video: Any, index: int | None, keep_going: bool, sampler: Any = None) -> ImageRef:
-    """A video decoded and sampled now (a bad one fails before anything is sent), as its first frame's ref.
-
-    The sampled clip rides along in ``ref.clip``.
-    """
-    from .video import read_video
-
-    try:
-        clip = read_video(video, index, sampler)
-    except ImageError as exc:
-        exc.index = index
-        if not keep_going:
-            raise
-        exc.whole_call = False
-        return ImageRef(index, error=exc)
-    video._clip = clip
-    ref = ImageRef(index, _image=clip.frames[0], _size=clip.frames[0].size)
-    ref.clip = clip
-    return ref
-
-
-def check_inputs(backend: Any, spec: Any, refs: list[ImageRef], members: list[list[ImageRef]]) -> None:
-    """Refuse, before anything is sent, groups the backend cannot take and videos the task cannot.
-
-    Raises:
-        ConfigurationError: A group on a backend without groups, a group over the server's
-            ``max_images_per_request``, a video for a task that takes images only, or ``locate_events``
-            without a video.
-    """
-    from .tasks import VIDEO_TASKS
-
-    limit = getattr(backend, "max_images_per_request", None)
-    largest = max((len(group) for group in members), default=1)
-    sent = getattr(backend, "video_frames_sent", None)
-    if sent is not None:
-        frames = max((sent(ref.clip) for ref in refs if ref.clip is not None), default=0)
-        if limit is not None and frames > limit:
-            raise ConfigurationError(
-                f"a video of {frames} sampled frames goes to this server as {frames} images, more than it "
-                f"takes in one request (max_images_per_request={limit}); lower Video(max_frames=...) or fps"
-            )
-    if largest > 1 and not getattr(backend, "accepts_image_groups", False):
-        raise ConfigurationError(f"{type(backend).__name__} cannot take several images in one request")
-    if limit is not None and largest > limit:
-        raise ConfigurationError(
-            f"a group of {largest} images is more than this server takes in one request "
-            f"(max_images_per_request={limit}; vLLM: --limit-mm-per-prompt); split the group or raise "
-            "the limit"
-        )
-    if spec.name not in VIDEO_TASKS and any(ref.clip is not None for ref in refs):
-        raise ConfigurationError(
-            f"{spec.method} does not take a Video; videos go to prompt, ask, caption and locate_events"
-        )
-    if spec.name == "temporal-grounding" and any(ref.clip is None and ref.error is None for ref in refs):
-        raise ConfigurationError("locate_events needs a Video (a file, URL or frames): Video('clip.mp4')")

@@ -19,8 +19,8 @@ from .results import (
     Points,
     Result,
     TextResult,
-    _source_name,
 )
+from .results.base import source_name
 
 __all__ = ["to_dataframe", "to_rows"]
 
@@ -29,7 +29,7 @@ def _image_row(index: int, result: Result) -> dict[str, Any]:
     usage = result.usage
     row: dict[str, Any] = {
         "image": index,
-        "source": _source_name(result.source),
+        "source": source_name(result.source),
         "task_result": type(result).__name__,
         "ok": result.ok,
         "error": result.error,
@@ -89,7 +89,7 @@ def to_rows(results: Iterable[Result], *, per: Literal["image", "object"] = "ima
         if per == "image":
             rows.append(_image_row(index, result))
             continue
-        source = _source_name(result.source)
+        source = source_name(result.source)
         if isinstance(result, Detections):
             for k, det in enumerate(result):
                 x1, y1, x2, y2 = det.xyxy

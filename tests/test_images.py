@@ -16,8 +16,10 @@ import pytest
 from PIL import Image
 
 from qwen_vlm import ImageError, QwenVLM
+from qwen_vlm import image_refs as image_refs_module
 from qwen_vlm import images as images_module
-from qwen_vlm.images import load_image, prepare_images, to_data_url
+from qwen_vlm.image_refs import prepare_images
+from qwen_vlm.images import load_image, to_data_url
 from qwen_vlm.testing import FakeBackend
 
 
@@ -288,7 +290,7 @@ def test_a_file_that_breaks_after_the_check_fails_only_its_image(tmp_path: Path)
             return super().generate(requests)
 
     vlm = QwenVLM(backend=Reading("fine"))
-    original = images_module.load_image
+    original = image_refs_module.load_image
 
     reads = {"image 4": 0}
 
@@ -299,11 +301,11 @@ def test_a_file_that_breaks_after_the_check_fails_only_its_image(tmp_path: Path)
                 raise ImageError("the file changed", index)
         return original(image, index)
 
-    images_module.load_image = flaky  # type: ignore[assignment]
+    image_refs_module.load_image = flaky  # type: ignore[assignment]
     try:
         results = vlm.caption(paths)
     finally:
-        images_module.load_image = original  # type: ignore[assignment]
+        image_refs_module.load_image = original  # type: ignore[assignment]
     assert len(results) == 10
     assert [r.ok for r in results] == [i != 4 for i in range(10)]
     assert results[4].error is not None and "the file changed" in results[4].error

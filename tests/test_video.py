@@ -196,14 +196,14 @@ def test_remote_video_over_the_image_limit_is_refused_before_sending(server: Cha
 def test_video_and_group_results_fill_tables(clip_path: Path) -> None:
     from qwen_vlm import Event, Images, parse
     from qwen_vlm.interop import to_rows
-    from qwen_vlm.results import _source_name
+    from qwen_vlm.results.base import source_name
 
     events = Events(events=(Event("red", 1.0, 2.0),), queries=("red",), duration=4.0, source=Video(clip_path))
     assert to_rows([events], per="object") == [
         {"image": 0, "source": str(clip_path), "object": 0, "label": "red", "start": 1.0, "end": 2.0}
     ]
     assert to_rows([events])[0]["events"] == 1 and events.to_dict()["source"] == str(clip_path)
-    assert _source_name(Images("a.jpg", Image.new("RGB", (2, 2)))) == "a.jpg + -"
+    assert source_name(Images("a.jpg", Image.new("RGB", (2, 2)))) == "a.jpg + -"
     boxes = parse("detect", '[{"bbox_2d": [0, 0, 500, 500], "label": "cat"}]', image_size=(100, 100))
     assert "member" not in to_rows([boxes], per="object")[0]
 
@@ -254,7 +254,7 @@ def test_bad_videos_fail_typed_before_anything_runs(
 
 def test_a_bad_member_of_a_group_is_named_once() -> None:
     from qwen_vlm import ImageError, Images
-    from qwen_vlm.groups import prepare_inputs
+    from qwen_vlm._inputs import prepare_inputs
 
     with pytest.raises(ImageError) as caught:
         prepare_inputs([Images(frames(1)[0], None)], single=True, keep_going=False)

@@ -36,7 +36,7 @@ from ..results import Usage
 
 if TYPE_CHECKING:
     from ..constraints import Constraint
-    from ..images import ImageRef
+    from ..image_refs import ImageRef
     from ..video import VideoClip
 
 __all__ = [

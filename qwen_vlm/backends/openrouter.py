@@ -53,7 +53,7 @@ from .servers import SERVERS, ServerName, ServerProfile, guess_server
 if TYPE_CHECKING:
     import openai
 
-    from ..images import ImageRef
+    from ..image_refs import ImageRef
 
 __all__ = ["OPENROUTER_BASE_URL", "OpenAICompatibleBackend"]
 
