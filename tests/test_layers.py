@@ -131,8 +131,11 @@ def test_every_module_has_a_layer() -> None:
 
 def upward_imports(graph: dict[str, set[str]], layers: list[tuple[str, tuple[str, ...]]]) -> list[str]:
     """Every import of a higher layer, as ``"low -> high"``."""
+    def named(module: str) -> str:
+        return f"{module} ({layers[layer_of(module, layers)][0]})"
+
     return [
-        f"{source} ({layers[layer_of(source, layers)][0]}) -> {target} ({layers[layer_of(target, layers)][0]})"
+        f"{named(source)} -> {named(target)}"
         for source, targets in sorted(graph.items())
         for target in sorted(targets)
         if layer_of(target, layers) > layer_of(source, layers)
@@ -215,7 +218,13 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
     )
     modules = modules_of(package)
     graph = {m: imports_of(m, modules, "pkg") for m in modules}
-    assert graph == {"__init__": {"high"}, "low": {"sub.leaf"}, "high": {"low"}, "sub": set(), "sub.leaf": {"low"}}
+    assert graph == {
+        "__init__": {"high"},
+        "low": {"sub.leaf"},
+        "high": {"low"},
+        "sub": set(),
+        "sub.leaf": {"low"},
+    }
     layers = [("bottom", ("low",)), ("middle", ("sub",)), ("top", ("high", "__init__"))]
     assert upward_imports(graph, layers) == ["low (bottom) -> sub.leaf (middle)"]
     assert _cycles(graph) == [["low", "sub.leaf"]]

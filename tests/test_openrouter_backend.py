@@ -373,7 +373,7 @@ def test_server_table(
 
 
 def test_server_guessed_from_url() -> None:
-    from qwen_vlm.backends.servers import guess_server
+    from qwen_vlm.backends.openai_compatible.servers import guess_server
 
     assert guess_server("https://openrouter.ai/api/v1") == "openrouter"
     assert guess_server("https://dashscope-intl.aliyuncs.com/compatible-mode/v1") == "dashscope"
@@ -671,16 +671,16 @@ def test_a_shrunk_image_makes_qwen25_boxes_an_error(server: ChatServer) -> None:
 
 
 def test_the_same_image_is_encoded_once_per_call(server: ChatServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qwen_vlm.backends.openrouter import OpenAICompatibleBackend
+    from qwen_vlm.backends.openai_compatible.request import RequestBuilder
 
     calls = {"n": 0}
-    original = OpenAICompatibleBackend._encode
+    original = RequestBuilder.encode
 
     def counting(self: Any, image: Any) -> Any:
         calls["n"] += 1
         return original(self, image)
 
-    monkeypatch.setattr(OpenAICompatibleBackend, "_encode", counting)
+    monkeypatch.setattr(RequestBuilder, "encode", counting)
     photo = Image.new("RGB", (1280, 960), (5, 6, 7))
     results = client(server, max_concurrent_requests=1).caption([photo] * 6)
     assert len(results) == 6 and calls["n"] == 1 and len(server.requests) == 6

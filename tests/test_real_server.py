@@ -218,7 +218,7 @@ def test_an_unknown_field_is_rejected_with_the_servers_reason_and_no_schema_fall
         result.error or ""
     )
     # Not a structured-output rejection: the schema is still sent on the next call.
-    assert vlm.backend._schema_supported  # type: ignore[attr-defined]
+    assert vlm.backend._requests.schema_supported  # type: ignore[attr-defined]
 
 
 def test_qwen25_boxes_behind_a_shrinking_server_are_an_error_not_wrong(

@@ -39,7 +39,7 @@ def create_backend(name: str, model: str | None, **options: Any) -> Backend:
 
         _check_options(LocalBackend, options)
         return LocalBackend(model_id, **options)
-    from .openrouter import OpenAICompatibleBackend
+    from .openai_compatible import OpenAICompatibleBackend
 
     _check_options(OpenAICompatibleBackend, options)
 

@@ -1,0 +1,387 @@
+"""The OpenAI-compatible backend: OpenRouter, vLLM, SGLang, Ollama, DashScope, ``transformers serve``.
+
+Requests go through the official ``openai`` SDK (sync ``OpenAI`` for :meth:`generate`, ``AsyncOpenAI`` for
+:meth:`agenerate`). This module wires the parts together: :mod:`.request` builds bodies, :mod:`.transport`
+sends them with retries, :mod:`.response` reads the answers, :mod:`.servers` says how each server differs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+from ...errors import ConfigurationError, QwenVLMError
+from ...models import Family, ModelInfo, resolve_model
+from ...options import check_bool, check_choice, check_int, check_mapping, check_number, check_str, check_url
+from ..base import GenerationRequest, GenerationResponse, StreamChunk
+from .request import PRIVACY, RequestBuilder, Sizes
+from .response import ResponseReader, StreamReader
+from .servers import SERVERS, ServerName, ServerProfile, guess_server
+from .transport import Resend, Retryable, Transport, as_retryable
+
+__all__ = ["DEFAULT_MAX_TOKENS_PER_IMAGE", "OPENROUTER_BASE_URL", "OpenAICompatibleBackend"]
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+#: Default upper bound on pixels sent, in tokens of the family's patch grid (1280 tokens ≈ 1 MP).
+DEFAULT_MAX_TOKENS_PER_IMAGE = 1280
+
+
+class OpenAICompatibleBackend:
+    """Qwen models behind an OpenAI-compatible chat-completions endpoint.
+
+    Args:
+        model: The model id as the server knows it (an OpenRouter slug, or the served model name).
+        provider: ``"openrouter"`` or ``"openai"`` (any compatible server; ``base_url`` required).
+        api_key: The key; default ``OPENROUTER_API_KEY`` (openrouter) or ``OPENAI_API_KEY`` (openai, where
+            servers such as vLLM need none). Never shown in reprs, logs or errors.
+        base_url: The endpoint (default: OpenRouter's).
+        privacy: OpenRouter data policy: ``"deny"`` (default), ``"allow"`` or ``"zdr"``.
+        max_concurrent_requests: Requests in flight at once (default 8).
+        timeout: Seconds per request attempt (default 60).
+        max_retries: Retries of transient failures (default 3).
+        family: Override the model family (needed for served names that do not say it).
+        server: ``"openrouter"``, ``"vllm"``, ``"sglang"``, ``"ollama"``, ``"dashscope"`` or ``"generic"``
+            (default: guessed from ``base_url``).
+        max_pixels: Upper bound on pixels sent per image (default 1280 tokens' worth for the family).
+        min_pixels: Lower bound (default: the family's).
+        app_name: Sent as ``X-Title`` (OpenRouter app attribution).
+        app_url: Sent as ``HTTP-Referer``.
+        provider_options: Extra OpenRouter ``provider`` routing fields (``order``, ``allow_fallbacks``...).
+        extra_body: Extra fields merged into every request body.
+        retry_base_delay: First backoff delay in seconds (default 0.5).
+        retry_max_delay: Longest backoff delay in seconds (default 20).
+        verify_image_size: For Qwen2.5-VL grounding, mark a result whose reported prompt is shorter than
+            the image sent (the server shrank it, so pixel boxes would be wrong) with
+            :class:`~qwen_vlm.errors.ImageResizedError` (default ``True``).
+        max_images_per_request: Most images one request may carry, as the server is configured (vLLM's
+            ``--limit-mm-per-prompt '{"image": N}'``); a larger :class:`~qwen_vlm.Images` group is refused
+            with a ``ConfigurationError`` before anything is sent. Default: no limit checked here.
+    """
+
+    max_batch_size = 1
+    accepts_urls = True
+    accepts_image_groups = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        provider: Literal["openrouter", "openai"] = "openrouter",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        privacy: str | None = None,
+        max_concurrent_requests: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        family: Family | None = None,
+        server: ServerName | None = None,
+        max_pixels: int | None = None,
+        min_pixels: int | None = None,
+        app_name: str | None = None,
+        app_url: str | None = None,
+        provider_options: dict[str, Any] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 20.0,
+        verify_image_size: bool = True,
+        max_images_per_request: int | None = None,
+    ) -> None:
+        options = dict(locals())
+        del options["self"]
+        _check_options(options)
+        info = _model_info(model, provider, family, base_url)
+        self._base_url = base_url or OPENROUTER_BASE_URL
+        self._server = _server_profile(server, provider, self._base_url, privacy)
+        self._privacy = privacy or "deny"
+        self.info = info
+        self.max_concurrency = max_concurrent_requests
+        #: Most images one request may carry (vLLM's ``--limit-mm-per-prompt``); a larger group is refused
+        #: before anything is sent. ``None``: no limit known here (the server's refusal is reported).
+        self.max_images_per_request = max_images_per_request
+        spec = info.spec
+        pixels = (min_pixels or spec.min_pixels, max_pixels or DEFAULT_MAX_TOKENS_PER_IMAGE * spec.factor**2)
+        if pixels[1] < pixels[0]:
+            raise ConfigurationError(f"max_pixels ({pixels[1]}) is below min_pixels ({pixels[0]})")
+        self._requests = RequestBuilder(
+            info,
+            self._server,
+            privacy=self._privacy,
+            provider_options=dict(provider_options or {}),
+            extra_body=dict(extra_body or {}),
+            min_pixels=pixels[0],
+            max_pixels=pixels[1],
+        )
+        self._transport = Transport(
+            _api_key(provider, api_key),
+            self._base_url,
+            timeout=float(timeout),
+            headers={k: v for k, v in (("X-Title", app_name), ("HTTP-Referer", app_url)) if v},
+            max_retries=max_retries,
+            retry_base=retry_base_delay,
+            retry_max=retry_max_delay,
+            model=info.id,
+        )
+        self._reader = ResponseReader(
+            info, self._server, self._transport, verify_image_size=verify_image_size
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAICompatibleBackend(model={self.info.id!r}, server={self._server.name!r}, "
+            f"base_url={self._base_url!r}, privacy={self._privacy!r})"
+        )
+
+    # ------------------------------------------------------------------ requests
+    def encode_image(self, request: GenerationRequest) -> tuple[str, tuple[int, int] | None]:
+        """The first image part's URL and the size the model will see (``None``: a URL passed through)."""
+        return self._requests.encode_ref(request.image, request.needs_geometry)
+
+    def build_body(
+        self, request: GenerationRequest, image_url: str | Sequence[str], lead: str | None = None
+    ) -> dict[str, Any]:
+        """The chat-completions request body (see :meth:`.request.RequestBuilder.build_body`)."""
+        return self._requests.build_body(request, image_url, lead)
+
+    def video_frames_sent(self, clip: Any) -> int:
+        """How many image parts a video becomes here: none when it goes as a ``video_url``."""
+        return self._requests.video_frames_sent(clip)
+
+    def _on_error(self, exc: Exception, body: dict[str, Any]) -> Exception:
+        """What to raise for a failed attempt: :class:`Resend` (schema dropped), retryable, or final."""
+        error = self._transport.map_exception(exc)
+        if self._requests.schema_fallback(error, body):
+            return Resend()
+        return as_retryable(error)
+
+    # ------------------------------------------------------------------ whole answers
+    def _one(self, request: GenerationRequest) -> GenerationResponse:
+        import tenacity
+
+        body, sizes = self._requests.prepare(request)
+        client = self._transport.sync_client()
+
+        def attempt() -> GenerationResponse:
+            try:
+                completion = client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._on_error(exc, body)
+                if isinstance(error, Resend):
+                    return attempt()
+                raise error from None
+            return self._reader.completion(completion, sizes, request)
+
+        try:
+            result: GenerationResponse = tenacity.Retrying(**self._transport.retrying())(attempt)
+            return result
+        except Retryable as wrapped:
+            return GenerationResponse(text="", input_size=sizes[0], error=wrapped.error)
+
+    async def _aone(self, request: GenerationRequest) -> GenerationResponse:
+        import asyncio
+
+        import tenacity
+
+        ref = request.image
+        if ref.url is not None and not ref.loaded and not request.needs_geometry:
+            body, sizes = self._requests.prepare(request)  # a URL passed through: nothing to encode
+        else:
+            # Decoding, resizing and JPEG-encoding take ~20 ms for a 1280x960 image: off the event loop.
+            body, sizes = await asyncio.to_thread(self._requests.prepare, request)
+        client = self._transport.async_client()
+
+        async def attempt() -> GenerationResponse:
+            try:
+                completion = await client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._on_error(exc, body)
+                if isinstance(error, Resend):
+                    return await attempt()
+                raise error from None
+            return self._reader.completion(completion, sizes, request)
+
+        try:
+            result: GenerationResponse = await tenacity.AsyncRetrying(**self._transport.retrying())(attempt)
+            return result
+        except Retryable as wrapped:
+            return GenerationResponse(text="", input_size=sizes[0], error=wrapped.error)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Send each request (the client runs several calls in parallel), one response per request."""
+        return [_guard(self._one, r) for r in requests]
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
+        """Async :meth:`generate`, on ``AsyncOpenAI``."""
+        out = []
+        for request in requests:
+            try:
+                out.append(await self._aone(request))
+            except QwenVLMError as exc:
+                if exc.whole_call:
+                    raise
+                out.append(GenerationResponse(text="", error=exc))
+        return out
+
+    # ------------------------------------------------------------------ streaming
+    def _stream_body(self, request: GenerationRequest) -> tuple[dict[str, Any], Sizes]:
+        body, sizes = self._requests.prepare(request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        return body, sizes
+
+    def stream(self, request: GenerationRequest) -> Iterator[StreamChunk]:
+        """Stream one request over server-sent events; retried only until the stream is open.
+
+        Raises:
+            BackendError: The typed error, when the request fails or the stream breaks off.
+        """
+        import tenacity
+
+        body, sizes = self._stream_body(request)
+        client = self._transport.sync_client()
+
+        def attempt() -> Any:
+            try:
+                return client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._on_error(exc, body)
+                if isinstance(error, Resend):
+                    return attempt()
+                raise error from None
+
+        try:
+            opened = tenacity.Retrying(**self._transport.retrying())(attempt)
+        except Retryable as wrapped:
+            raise wrapped.error from None
+        return self._read_stream(opened, StreamReader(self._reader, request, sizes))
+
+    @staticmethod
+    def _read_stream(opened: Any, reader: StreamReader) -> Iterator[StreamChunk]:
+        try:
+            for chunk in opened:
+                yield from reader.feed(chunk)
+        except QwenVLMError:
+            raise
+        except Exception as exc:
+            raise reader.broken(exc) from None
+        finally:
+            opened.close()
+        yield from reader.finish()
+
+    async def astream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """Async :meth:`stream`, on ``AsyncOpenAI``; encoding runs off the event loop."""
+        import asyncio
+
+        import tenacity
+
+        body, sizes = await asyncio.to_thread(self._stream_body, request)
+        client = self._transport.async_client()
+
+        async def attempt() -> Any:
+            try:
+                return await client.chat.completions.create(**body)
+            except Exception as exc:
+                error = self._on_error(exc, body)
+                if isinstance(error, Resend):
+                    return await attempt()
+                raise error from None
+
+        try:
+            opened: Any = await tenacity.AsyncRetrying(**self._transport.retrying())(attempt)
+        except Retryable as wrapped:
+            raise wrapped.error from None
+        reader = StreamReader(self._reader, request, sizes)
+        try:
+            async for chunk in opened:
+                for piece in reader.feed(chunk):
+                    yield piece
+        except QwenVLMError:
+            raise
+        except Exception as exc:
+            raise reader.broken(exc) from None
+        finally:
+            await opened.close()
+        for piece in reader.finish():
+            yield piece
+
+    def close(self) -> None:
+        """Close the HTTP connection pools."""
+        self._transport.close()
+
+
+def _guard(
+    call: Callable[[GenerationRequest], GenerationResponse], request: GenerationRequest
+) -> GenerationResponse:
+    """A per-request failure becomes that request's failed response; a whole-call one is raised."""
+    try:
+        return call(request)
+    except QwenVLMError as exc:
+        if exc.whole_call:
+            raise
+        return GenerationResponse(text="", error=exc)
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Every constructor option checked for type and range, before anything is imported or sent."""
+    if options["provider"] not in ("openrouter", "openai"):
+        raise ConfigurationError(f"provider must be 'openrouter' or 'openai', got {options['provider']!r}")
+    check_str("model", options["model"], optional=False)
+    for name in ("api_key", "app_name", "app_url"):
+        check_str(name, options[name])
+    check_url("base_url", options["base_url"])
+    check_choice("server", options["server"], tuple(SERVERS))
+    check_choice("privacy", options["privacy"], tuple(PRIVACY))
+    check_int("max_concurrent_requests", options["max_concurrent_requests"], optional=False)
+    check_number("timeout", options["timeout"], exclusive_minimum=True, optional=False)
+    check_int("max_retries", options["max_retries"], minimum=0, optional=False)
+    for name in ("max_pixels", "min_pixels", "max_images_per_request"):
+        check_int(name, options[name])
+    check_mapping("provider_options", options["provider_options"])
+    check_mapping("extra_body", options["extra_body"])
+    check_number("retry_base_delay", options["retry_base_delay"], optional=False)
+    check_number("retry_max_delay", options["retry_max_delay"], optional=False)
+    check_bool("verify_image_size", options["verify_image_size"], optional=False)
+    if options["retry_max_delay"] < options["retry_base_delay"]:
+        raise ConfigurationError(
+            f"retry_max_delay ({options['retry_max_delay']:g}) is below retry_base_delay "
+            f"({options['retry_base_delay']:g})"
+        )
+
+
+def _model_info(model: str, provider: str, family: Family | None, base_url: str | None) -> ModelInfo:
+    info = resolve_model(model, provider, family=family)  # type: ignore[arg-type]
+    if not info.vision:
+        raise ConfigurationError(
+            f"model {model!r} is text-only and cannot run image tasks; pick a Qwen-VL or Qwen3.5+ model"
+        )
+    if provider == "openai" and not base_url:
+        raise ConfigurationError(
+            'backend="openai" needs base_url=, e.g. "http://localhost:8000/v1" for a vLLM server'
+        )
+    # Reasoning is switched off by default (it costs latency and can eat max_tokens).
+    if info.thinking == "hybrid" and info.thinking_default:
+        info = replace(info, thinking_default=False)
+    return info
+
+
+def _server_profile(
+    server: ServerName | None, provider: str, base_url: str, privacy: str | None
+) -> ServerProfile:
+    name: ServerName = server or ("openrouter" if provider == "openrouter" else guess_server(base_url))
+    profile = SERVERS[name]
+    if privacy is not None and not profile.privacy:
+        raise ConfigurationError(f"privacy= applies to OpenRouter only, not to a {name} server")
+    return profile
+
+
+def _api_key(provider: str, api_key: str | None) -> str:
+    if provider == "openrouter":
+        key = api_key or os.environ.get("OPENROUTER_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "OpenRouter needs an API key: set the OPENROUTER_API_KEY environment variable "
+                "or pass api_key="
+            )
+        return key
+    return api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
