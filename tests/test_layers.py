@@ -131,6 +131,7 @@ def test_every_module_has_a_layer() -> None:
 
 def upward_imports(graph: dict[str, set[str]], layers: list[tuple[str, tuple[str, ...]]]) -> list[str]:
     """Every import of a higher layer, as ``"low -> high"``."""
+
     def named(module: str) -> str:
         return f"{module} ({layers[layer_of(module, layers)][0]})"
 

@@ -1,4 +1,4 @@
-"""Classification results: one label (:class:`Classification`) or a subset (:class:`MultiLabelClassification`)."""
+"""Classification results: one label (:class:`Classification`), or a subset of the classes."""
 
 from __future__ import annotations
 

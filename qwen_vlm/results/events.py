@@ -80,7 +80,9 @@ class Events(Result, Sequence[Event]):
         """
         clip = getattr(self.source, "_clip", None)
         if clip is None:
-            raise ConfigurationError("this result does not know its video frames (it was not made from a Video)")
+            raise ConfigurationError(
+                "this result does not know its video frames (it was not made from a Video)"
+            )
         first = clip.timestamps[0] if clip.timestamps else 0.0
         end = self.duration or clip.duration or 1.0
         spans = [(e.label, e.start, e.end) for e in self.events]
