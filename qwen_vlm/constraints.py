@@ -1,7 +1,7 @@
 """The shape each structured task's answer must have, as a bounded JSON schema (pure).
 
 A :class:`Constraint` is what the client hands a backend so that it can decode under a grammar: the local
-backend compiles it with xgrammar (see :mod:`qwen_vlm.backends.grammar`), vLLM and SGLang receive it as
+backend compiles it with xgrammar (see :mod:`qwen_vlm.backends.local.grammar`), vLLM and SGLang receive it as
 ``response_format``. The schemas mirror the answer formats the prompts ask for (:mod:`qwen_vlm.prompts`):
 
 =================  ===============================================================================

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from qwen_vlm import QwenVLM
-from qwen_vlm.backends.prefix_cache import PrefixCache, PrefixEntry, image_key
+from qwen_vlm.backends.local.prefix_cache import PrefixCache, PrefixEntry, image_key
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_vl_thinking")

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from qwen_vlm import QwenVLM  # noqa: E402
-from qwen_vlm.backends import scoring  # noqa: E402
+from qwen_vlm.backends.local import scoring  # noqa: E402
 from qwen_vlm.prompts import classify_prompt  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,7 +29,7 @@ def reference_logprob(vlm: QwenVLM, prompt: str, answer: str) -> float:
     """log P(answer, <|im_end|> | image, prompt) from one uncached forward over the whole sequence."""
     backend: Any = vlm.backend
     processor, model = backend.processor, backend.model
-    text = backend._template(prompt, False if vlm.info.thinking == "hybrid" else None)
+    text = backend._runtime.template(prompt, False if vlm.info.thinking == "hybrid" else None)
     inputs = processor(text=[text], images=[IMG], return_tensors="pt")
     answer_ids = processor.tokenizer.encode(answer, add_special_tokens=False)
     answer_ids.append(processor.tokenizer.convert_tokens_to_ids("<|im_end|>"))

@@ -24,9 +24,19 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .prefix_cache import expand_batch
+from ... import prompts
+from ..base import GenerationRequest
+from .prefix_cache import PrefixEntry, expand_batch
+from .runtime import IMAGE_END, Runtime
 
-__all__ = ["multi_label_answers", "normalise", "presence", "sequence_logprobs", "single_label_answer"]
+__all__ = [
+    "class_scores",
+    "multi_label_answers",
+    "normalise",
+    "presence",
+    "sequence_logprobs",
+    "single_label_answer",
+]
 
 #: Rows (candidate answers) read in one forward pass; each row holds a copy of the image's prefix cache.
 CHUNK = 16
@@ -113,3 +123,47 @@ def sequence_logprobs(
                 targets = torch.tensor(tokens[first:], dtype=torch.long, device=device)
                 out.append(float(logprobs.gather(1, targets.unsqueeze(1)).sum()))
     return out
+
+
+def class_scores(rt: Runtime, request: GenerationRequest, entry: PrefixEntry) -> dict[str, float] | None:
+    """Class scores for a classification request (``None`` for any other), over its cached prefix."""
+    classes = request.classes
+    if not classes:
+        return None
+    thinking = False if rt.info.thinking == "hybrid" else None
+    count = 1 + len(request.more_images)
+
+    def after_image(prompt: str) -> list[int]:
+        text = rt.template(prompt, thinking, count)
+        if text.rstrip().endswith("<think>"):  # always-thinking: scored as answering at once
+            text = text.rstrip() + "\n\n</think>\n\n"
+        return rt.tokens(text.rsplit(IMAGE_END, 1)[1])
+
+    rows: list[tuple[list[int], int]] = []
+    if request.task == "classification":
+        tail = after_image(request.prompt)
+        end = rt.stop_ids()[:1]
+        for label in classes:
+            answer = rt.tokens(single_label_answer(label)) + end
+            rows.append((tail + answer, len(answer)))
+    else:
+        for label in classes:
+            tail = after_image(prompts.presence_prompt(label))
+            for word in multi_label_answers():
+                answer = rt.tokens(word)
+                rows.append((tail + answer, len(answer)))
+    logprobs = sequence_logprobs(
+        rt.torch,
+        rt.rope(),
+        rt.model.get_output_embeddings(),
+        entry.cache,
+        int(entry.input_ids.shape[1]),
+        entry.rope_delta,
+        rows,
+        int(rt.tokenizer.pad_token_id or 0),
+        rt.cache_kwarg(),
+    )
+    if request.task == "classification":
+        return dict(zip(classes, normalise(logprobs), strict=True))
+    width = len(multi_label_answers())
+    return {label: presence(logprobs[k * width : (k + 1) * width]) for k, label in enumerate(classes)}

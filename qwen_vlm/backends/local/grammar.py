@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..constraints import Constraint, closing_reserve
-from ..errors import ConfigurationError
+from ...constraints import Constraint, closing_reserve
+from ...errors import ConfigurationError
 
 __all__ = ["GrammarEngine", "GrammarProcessor", "RowGrammar"]
 

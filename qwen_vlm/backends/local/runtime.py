@@ -1,0 +1,108 @@
+"""A loaded checkpoint: the model, its processor, and the helpers every generation path shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...models import ModelInfo
+
+__all__ = ["IMAGE_END", "Runtime"]
+
+#: The token that ends an image (or a group's last image) in the prompt.
+IMAGE_END = "<|vision_end|>"
+
+
+class Runtime:
+    """The model and processor of one loaded checkpoint, with torch and transformers.
+
+    Args:
+        torch: The ``torch`` module.
+        transformers: The ``transformers`` module.
+        model: The loaded model (``AutoModelForImageTextToText``, or a peft model over it).
+        processor: Its processor (left padding).
+        info: The model's registry facts.
+        min_pixels: Override of the processor's lower pixel bound, or ``None``.
+        max_pixels: Override of its upper pixel bound, or ``None``.
+    """
+
+    def __init__(
+        self,
+        torch: Any,
+        transformers: Any,
+        model: Any,
+        processor: Any,
+        info: ModelInfo,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+    ) -> None:
+        self.torch = torch
+        self.transformers = transformers
+        self.model = model
+        self.processor = processor
+        self.info = info
+        self._min_pixels = min_pixels
+        self._max_pixels = max_pixels
+        self._rope_module: Any = None
+        self._cache_name: str | None = None
+
+    @property
+    def tokenizer(self) -> Any:
+        """The processor's tokenizer."""
+        return self.processor.tokenizer
+
+    def image_kwargs(self) -> dict[str, Any]:
+        """Processor options for images: the pixel bounds, when overridden."""
+        if self._min_pixels is None and self._max_pixels is None:
+            return {}
+        size = dict(self.processor.image_processor.size)
+        if self._min_pixels is not None:
+            size["shortest_edge"] = self._min_pixels
+        if self._max_pixels is not None:
+            size["longest_edge"] = self._max_pixels
+        return {"size": size}
+
+    def patch_size(self) -> int:
+        """Pixels per patch side of the image processor."""
+        return int(getattr(self.processor.image_processor, "patch_size", 14))
+
+    def template(
+        self, prompt: str, enable_thinking: bool | None, images: int = 1, video: bool = False
+    ) -> str:
+        """The chat-templated prompt: the image(s) or a video, then the text, then the assistant's turn."""
+        parts: list[dict[str, Any]] = (
+            [{"type": "video"}] if video else [{"type": "image"} for _ in range(images)]
+        )
+        conversation = [{"role": "user", "content": [*parts, {"type": "text", "text": prompt}]}]
+        options: dict[str, Any] = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+        text: str = self.processor.apply_chat_template(
+            conversation, tokenize=False, add_generation_prompt=True, **options
+        )
+        return text
+
+    def tokens(self, text: str) -> list[int]:
+        """Token ids of ``text``, without special tokens added."""
+        return [int(t) for t in self.tokenizer.encode(text, add_special_tokens=False)]
+
+    def stop_ids(self) -> list[int]:
+        """Ids that end an answer: the generation config's end-of-sequence ids and the pad id."""
+        eos = self.model.generation_config.eos_token_id
+        ids = list(eos) if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else [])
+        pad = self.tokenizer.pad_token_id
+        return [*ids, pad] if pad is not None else ids
+
+    def rope(self) -> Any:
+        """The submodule that computes multimodal rotary positions (found once; LoRA wraps the model)."""
+        if self._rope_module is None:
+            self._rope_module = next(
+                m for m in self.model.modules() if hasattr(m, "get_rope_index") and hasattr(m, "rope_deltas")
+            )
+        return self._rope_module
+
+    def cache_kwarg(self) -> str:
+        """``"cache"`` (transformers >= 5.24) or ``"past_key_values"`` (older, deprecated since)."""
+        if self._cache_name is None:
+            import inspect
+
+            parameters = inspect.signature(self.rope().forward).parameters
+            self._cache_name = "cache" if "cache" in parameters else "past_key_values"
+        return self._cache_name
