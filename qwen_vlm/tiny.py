@@ -195,70 +195,10 @@ def build_tiny_checkpoint(
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
     }
-    if family in ("qwen2_vl", "qwen2_5_vl"):
-        video_processor_cls: Any = tf.Qwen2VLVideoProcessor
-        patch = 14
-        text["rope_scaling"] = {"type": "mrope", "mrope_section": [2, 1, 1]}
-        if family == "qwen2_5_vl":
-            vision.update(patch_size=patch, window_size=112, fullatt_block_indexes=[1])
-            config: Any = tf.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
-            processor_cls: Any = tf.Qwen2_5_VLProcessor
-        else:
-            vision = {
-                "depth": 2,
-                "embed_dim": 32,
-                "hidden_size": 32,
-                "mlp_ratio": 2,
-                "num_heads": 4,
-                "patch_size": patch,
-                "spatial_merge_size": 2,
-                "temporal_patch_size": 2,
-            }
-            config = tf.Qwen2VLConfig(text_config=text, vision_config=vision, **token_ids)
-            processor_cls = tf.Qwen2VLProcessor
-        template = TEMPLATES["qwen2"]
-        mean_std: dict[str, Any] = {}
-    else:
-        video_processor_cls = tf.Qwen3VLVideoProcessor
-        patch = 16
-        vision.update(patch_size=patch, num_position_embeddings=16)
-        if family in ("qwen3_vl", "qwen3_vl_moe"):
-            text["rope_scaling"] = {
-                "rope_type": "default",
-                "mrope_section": [2, 1, 1],
-                "mrope_interleaved": True,
-            }
-            vision["deepstack_visual_indexes"] = [0]
-            if family == "qwen3_vl_moe":
-                text.update(_MOE)
-                config = tf.Qwen3VLMoeConfig(text_config=text, vision_config=vision, **token_ids)
-            else:
-                config = tf.Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
-            template = TEMPLATES["qwen3_thinking" if thinking else "qwen3"]
-        else:
-            text.update(
-                num_hidden_layers=4,
-                layer_types=["linear_attention", "linear_attention", "linear_attention", "full_attention"],
-                linear_key_head_dim=8,
-                linear_value_head_dim=8,
-                linear_num_key_heads=2,
-                linear_num_value_heads=4,
-                rope_parameters={
-                    "rope_type": "default",
-                    "rope_theta": 10000.0,
-                    "partial_rotary_factor": 0.5,
-                    "mrope_section": [1, 1, 0],
-                    "mrope_interleaved": True,
-                },
-            )
-            if family == "qwen3_5_moe":
-                text.update(_MOE, shared_expert_intermediate_size=32)
-                config = tf.Qwen3_5MoeConfig(text_config=text, vision_config=vision, **token_ids)
-            else:
-                config = tf.Qwen3_5Config(text_config=text, vision_config=vision, **token_ids)
-            template = TEMPLATES["qwen3_5"]
-        processor_cls = tf.Qwen3VLProcessor
-        mean_std = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
+    setup = _qwen2_setup if family in ("qwen2_vl", "qwen2_5_vl") else _qwen3_setup
+    config, processor_cls, video_processor_cls, template, patch, mean_std = setup(
+        tf, family, thinking, text, vision, token_ids
+    )
     torch.manual_seed(seed)
     model = tf.AutoModelForImageTextToText.from_config(config)
     model.generation_config = tf.GenerationConfig(
@@ -284,6 +224,83 @@ def build_tiny_checkpoint(
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+def _qwen2_setup(
+    tf: Any,
+    family: str,
+    thinking: bool,
+    text: dict[str, Any],
+    vision: dict[str, Any],
+    token_ids: dict[str, int],
+) -> tuple[Any, Any, Any, str, int, dict[str, Any]]:
+    """Qwen2-VL / Qwen2.5-VL: config, processor class, video processor class, template, patch, mean/std."""
+    patch = 14
+    text["rope_scaling"] = {"type": "mrope", "mrope_section": [2, 1, 1]}
+    if family == "qwen2_5_vl":
+        vision.update(patch_size=patch, window_size=112, fullatt_block_indexes=[1])
+        config = tf.Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
+        processor_cls = tf.Qwen2_5_VLProcessor
+    else:
+        vision = {
+            "depth": 2,
+            "embed_dim": 32,
+            "hidden_size": 32,
+            "mlp_ratio": 2,
+            "num_heads": 4,
+            "patch_size": patch,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        }
+        config = tf.Qwen2VLConfig(text_config=text, vision_config=vision, **token_ids)
+        processor_cls = tf.Qwen2VLProcessor
+    return config, processor_cls, tf.Qwen2VLVideoProcessor, TEMPLATES["qwen2"], patch, {}
+
+
+def _qwen3_setup(
+    tf: Any,
+    family: str,
+    thinking: bool,
+    text: dict[str, Any],
+    vision: dict[str, Any],
+    token_ids: dict[str, int],
+) -> tuple[Any, Any, Any, str, int, dict[str, Any]]:
+    """Qwen3-VL (and MoE) / Qwen3.5 (and MoE): as :func:`_qwen2_setup`."""
+    patch = 16
+    vision.update(patch_size=patch, num_position_embeddings=16)
+    if family in ("qwen3_vl", "qwen3_vl_moe"):
+        text["rope_scaling"] = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True}
+        vision["deepstack_visual_indexes"] = [0]
+        if family == "qwen3_vl_moe":
+            text.update(_MOE)
+            config = tf.Qwen3VLMoeConfig(text_config=text, vision_config=vision, **token_ids)
+        else:
+            config = tf.Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
+        template = TEMPLATES["qwen3_thinking" if thinking else "qwen3"]
+    else:
+        text.update(
+            num_hidden_layers=4,
+            layer_types=["linear_attention", "linear_attention", "linear_attention", "full_attention"],
+            linear_key_head_dim=8,
+            linear_value_head_dim=8,
+            linear_num_key_heads=2,
+            linear_num_value_heads=4,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "partial_rotary_factor": 0.5,
+                "mrope_section": [1, 1, 0],
+                "mrope_interleaved": True,
+            },
+        )
+        if family == "qwen3_5_moe":
+            text.update(_MOE, shared_expert_intermediate_size=32)
+            config = tf.Qwen3_5MoeConfig(text_config=text, vision_config=vision, **token_ids)
+        else:
+            config = tf.Qwen3_5Config(text_config=text, vision_config=vision, **token_ids)
+        template = TEMPLATES["qwen3_5"]
+    mean_std = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
+    return config, tf.Qwen3VLProcessor, tf.Qwen3VLVideoProcessor, template, patch, mean_std
 
 
 class ScriptedLogitsProcessor:

@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: Packages of one layer that must not import each other either way.
 INDEPENDENT = [("tasks", "backends")]
 MAX_MODULE_LINES = 400
+#: Lines of code of one function, its docstring aside.
 MAX_FUNCTION_LINES = 80
 #: Generated from client.py by scripts/generate_async_client.py.
 GENERATED = {"async_client"}
@@ -237,13 +238,25 @@ def test_modules_are_small(module: str) -> None:
     assert lines <= MAX_MODULE_LINES, f"qwen_vlm.{module} has {lines} lines (at most {MAX_MODULE_LINES})"
 
 
+def _length(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function, its signature and body, its docstring not counted."""
+    lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+    first = node.body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        lines -= first.end_lineno - first.lineno + 1  # type: ignore[operator]
+    return lines
+
+
 @pytest.mark.parametrize("module", sorted(set(MODULES) - GENERATED))
 def test_functions_are_short(module: str) -> None:
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"  # type: ignore[operator]
+        f"{node.name} ({_length(node)} lines)"
         for node in ast.walk(tree)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES  # type: ignore[operator]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _length(node) > MAX_FUNCTION_LINES
     ]
-    assert not long, f"qwen_vlm.{module}: {', '.join(long)}"
+    assert not long, f"qwen_vlm.{module}: {', '.join(long)} (docstrings aside)"

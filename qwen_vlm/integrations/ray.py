@@ -40,7 +40,7 @@ from ..results import (
     Result,
     TextResult,
 )
-from ..tasks import resolve_task
+from ..tasks import resolve_task, validate_params
 
 __all__ = ["RESULT_COLUMNS", "QwenVLMPredictor", "run"]
 
@@ -234,22 +234,17 @@ def run(
     except ImportError:
         raise MissingDependencyError("ray", "ray", "qwen_vlm.integrations.ray") from None
     spec = resolve_task(task)
-    from ..tasks import validate_params
-
     validate_params(spec, params)  # bad task parameters fail now, not inside every actor
+    options = {
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "enable_thinking": enable_thinking,
+        "constrained": constrained,
+        "max_objects": max_objects,
+    }
     if max_objects is not None and spec.name not in ("object-detection", "point"):
         raise ConfigurationError(f"max_objects applies to detect and point, not {spec.method}")
-    call_options = {
-        k: v
-        for k, v in (
-            ("max_tokens", max_tokens),
-            ("temperature", temperature),
-            ("enable_thinking", enable_thinking),
-            ("constrained", constrained),
-            ("max_objects", max_objects),
-        )
-        if v is not None
-    }
+    call_options = {k: v for k, v in options.items() if v is not None}
     resources = {k: v for k, v in (("num_gpus", num_gpus), ("num_cpus", num_cpus)) if v is not None}
     return dataset.map_batches(
         QwenVLMPredictor,
