@@ -226,14 +226,15 @@ def build_tiny_checkpoint(
     return out
 
 
+_Config = dict[str, Any]
+_Ids = dict[str, int]
+#: A family's config, processor class, video processor class, chat template, patch size, mean/std.
+_Setup = tuple[Any, Any, Any, str, int, dict[str, Any]]
+
+
 def _qwen2_setup(
-    tf: Any,
-    family: str,
-    thinking: bool,
-    text: dict[str, Any],
-    vision: dict[str, Any],
-    token_ids: dict[str, int],
-) -> tuple[Any, Any, Any, str, int, dict[str, Any]]:
+    tf: Any, family: str, thinking: bool, text: _Config, vision: _Config, token_ids: _Ids
+) -> _Setup:
     """Qwen2-VL / Qwen2.5-VL: config, processor class, video processor class, template, patch, mean/std."""
     patch = 14
     text["rope_scaling"] = {"type": "mrope", "mrope_section": [2, 1, 1]}
@@ -258,13 +259,8 @@ def _qwen2_setup(
 
 
 def _qwen3_setup(
-    tf: Any,
-    family: str,
-    thinking: bool,
-    text: dict[str, Any],
-    vision: dict[str, Any],
-    token_ids: dict[str, int],
-) -> tuple[Any, Any, Any, str, int, dict[str, Any]]:
+    tf: Any, family: str, thinking: bool, text: _Config, vision: _Config, token_ids: _Ids
+) -> _Setup:
     """Qwen3-VL (and MoE) / Qwen3.5 (and MoE): as :func:`_qwen2_setup`."""
     patch = 16
     vision.update(patch_size=patch, num_position_embeddings=16)

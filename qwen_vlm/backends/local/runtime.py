@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...models import ModelInfo
@@ -12,10 +13,11 @@ __all__ = ["IMAGE_END", "Runtime"]
 IMAGE_END = "<|vision_end|>"
 
 
+@dataclass
 class Runtime:
     """The model and processor of one loaded checkpoint, with torch and transformers.
 
-    Args:
+    Attributes:
         torch: The ``torch`` module.
         transformers: The ``transformers`` module.
         model: The loaded model (``AutoModelForImageTextToText``, or a peft model over it).
@@ -25,25 +27,15 @@ class Runtime:
         max_pixels: Override of its upper pixel bound, or ``None``.
     """
 
-    def __init__(
-        self,
-        torch: Any,
-        transformers: Any,
-        model: Any,
-        processor: Any,
-        info: ModelInfo,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
-    ) -> None:
-        self.torch = torch
-        self.transformers = transformers
-        self.model = model
-        self.processor = processor
-        self.info = info
-        self._min_pixels = min_pixels
-        self._max_pixels = max_pixels
-        self._rope_module: Any = None
-        self._cache_name: str | None = None
+    torch: Any
+    transformers: Any
+    model: Any
+    processor: Any
+    info: ModelInfo
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    _rope_module: Any = field(default=None, init=False, repr=False)
+    _cache_name: str | None = field(default=None, init=False, repr=False)
 
     @property
     def tokenizer(self) -> Any:
@@ -52,13 +44,13 @@ class Runtime:
 
     def image_kwargs(self) -> dict[str, Any]:
         """Processor options for images: the pixel bounds, when overridden."""
-        if self._min_pixels is None and self._max_pixels is None:
+        if self.min_pixels is None and self.max_pixels is None:
             return {}
         size = dict(self.processor.image_processor.size)
-        if self._min_pixels is not None:
-            size["shortest_edge"] = self._min_pixels
-        if self._max_pixels is not None:
-            size["longest_edge"] = self._max_pixels
+        if self.min_pixels is not None:
+            size["shortest_edge"] = self.min_pixels
+        if self.max_pixels is not None:
+            size["longest_edge"] = self.max_pixels
         return {"size": size}
 
     def patch_size(self) -> int:

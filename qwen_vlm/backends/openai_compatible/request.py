@@ -17,6 +17,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -52,10 +53,11 @@ PRIVACY: dict[str, dict[str, Any]] = {
 Sizes = tuple[tuple[int, int] | None, ...]
 
 
+@dataclass
 class RequestBuilder:
     """Turns a :class:`GenerationRequest` into a request body for one server and model.
 
-    Args:
+    Attributes:
         info: The model.
         server: The server's dialect.
         privacy: OpenRouter's privacy level (a key of :data:`PRIVACY`).
@@ -63,32 +65,24 @@ class RequestBuilder:
         extra_body: Extra fields merged into every body.
         min_pixels: Lower bound on pixels sent per image.
         max_pixels: Upper bound on pixels sent per image.
+        schema_supported: False once the server refused ``response_format`` (remembered for this client
+            only).
     """
 
-    def __init__(
-        self,
-        info: ModelInfo,
-        server: ServerProfile,
-        *,
-        privacy: str,
-        provider_options: dict[str, Any],
-        extra_body: dict[str, Any],
-        min_pixels: int,
-        max_pixels: int,
-    ) -> None:
-        self.info = info
-        self.server = server
-        self.privacy = privacy
-        self._provider_options = provider_options
-        self._extra_body = extra_body
-        self.min_pixels = min_pixels
-        self.max_pixels = max_pixels
-        #: False once the server refused ``response_format`` (remembered for this client only).
-        self.schema_supported = True
-        self._lock = threading.Lock()
-        # Encoded images by id(PIL image), holding the image so the id stays its own: an image sent
-        # several times in one call (or in calls close together) is resized and encoded once.
-        self._encoded: OrderedDict[int, tuple[Image.Image, str, tuple[int, int]]] = OrderedDict()
+    info: ModelInfo
+    server: ServerProfile
+    privacy: str
+    provider_options: dict[str, Any]
+    extra_body: dict[str, Any]
+    min_pixels: int
+    max_pixels: int
+    schema_supported: bool = field(default=True, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Encoded images by id(PIL image), holding the image so the id stays its own: an image sent
+    # several times in one call (or in calls close together) is resized and encoded once.
+    _encoded: OrderedDict[int, tuple[Image.Image, str, tuple[int, int]]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     # ------------------------------------------------------------------ images
     def encode_ref(self, ref: ImageRef, needs_geometry: bool) -> tuple[str, tuple[int, int] | None]:
@@ -200,11 +194,11 @@ class RequestBuilder:
                 "json_schema": {"name": name, "schema": schema, "strict": False},
             }
         if self.server.privacy:
-            provider = {**PRIVACY[self.privacy], **self._provider_options}
+            provider = {**PRIVACY[self.privacy], **self.provider_options}
             if use_schema:
                 provider["require_parameters"] = True
             extra["provider"] = provider
-        extra.update(self._extra_body)
+        extra.update(self.extra_body)
         body["extra_body"] = extra
         return body
 
