@@ -98,11 +98,19 @@ class JSONScan:
         values: The top-level values, in the order written.
         truncated: The text ended inside a JSON value (its complete elements are still in ``values``).
         dropped: Pieces that looked like JSON but could not be read.
+        last_cut: The last of ``values`` comes from the document the text ended inside (it holds only
+            that document's complete elements); every other value is a whole document.
     """
 
     values: tuple[Any, ...]
     truncated: bool = False
     dropped: int = 0
+    last_cut: bool = False
+
+    @property
+    def documents(self) -> tuple[Any, ...]:
+        """The values that are whole documents (``values`` without a cut-off last one)."""
+        return self.values[:-1] if self.last_cut else self.values
 
 
 def _depth_ok(value: Any) -> bool:
@@ -268,9 +276,13 @@ def _scan_text(text: str) -> JSONScan:
     if fast is not None:
         return JSONScan((fast,))
     reader = _Reader(text)
-    values = [v for v in (reader.value(r) for r in reader.spans.roots) if v is not _NOTHING]
-    dropped = reader.dropped + (1 if reader.spans.overflow else 0)
-    return JSONScan(tuple(values), reader.spans.cut, dropped)
+    spans = reader.spans
+    found = [
+        (v, spans.end[r] == CUT) for r, v in ((r, reader.value(r)) for r in spans.roots) if v is not _NOTHING
+    ]
+    dropped = reader.dropped + (1 if spans.overflow else 0)
+    last_cut = bool(found) and found[-1][1]
+    return JSONScan(tuple(v for v, _ in found), spans.cut, dropped, last_cut)
 
 
 def scan_json(text: str) -> JSONScan:
@@ -297,7 +309,8 @@ def scan_json(text: str) -> JSONScan:
         scans = [_scan_text(f.body) for f in fences]
         values = tuple(v for s in scans for v in s.values)
         if values:
-            return JSONScan(values, scans[-1].truncated, sum(s.dropped for s in scans))
+            last_cut = bool(scans[-1].values) and scans[-1].last_cut
+            return JSONScan(values, scans[-1].truncated, sum(s.dropped for s in scans), last_cut)
     return _scan_text(text)
 
 

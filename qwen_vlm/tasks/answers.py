@@ -210,8 +210,8 @@ def _parse_answer(
             return Detections(**common, detections=items, **located, **failed(error))
         return Points(**common, points=items, **located, **failed(error))
     if name == "structured-answering":
-        data, err = (None, error) if error else parse_extraction(text, params["schema"])
-        return Extraction(**common, data=data, **failed(err))
+        data, err, others = (None, error, ()) if error else parse_extraction(text, params["schema"])
+        return Extraction(**common, data=data, others=others, **failed(err))
     if name == "temporal-grounding":
         clip = common.pop("video", None)
         offset = common.pop("time_offset", 0.0)

@@ -1,4 +1,12 @@
-"""Single- and multi-label classification parsing: map a free-form answer onto the given classes (pure)."""
+"""Single- and multi-label classification parsing: map a free-form answer onto the given classes (pure).
+
+An answer may hold several JSON documents (``{"label": "cat"}`` then ``{"label": "dog"}``, or JSON
+Lines). Each document is read on its own, never merged into one list:
+
+* single-label: the documents must agree. The class they all name is the label; documents naming
+  different classes are an error that names them (the answer is ambiguous, not the first one's);
+* multi-label: the union of the classes every document names.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..parsing import NoJSONError, find_mentions, normalize_label, parse_json
+from ..parsing import find_mentions, normalize_label, scan_json
 
 __all__ = ["match_class", "match_classes"]
 
@@ -54,11 +62,8 @@ def _candidates(answer: str) -> list[str]:
     return expanded
 
 
-def _json_answers(text: str) -> list[str] | None:
-    try:
-        value: Any = parse_json(text)
-    except NoJSONError:
-        return None
+def _answers_of(value: Any) -> list[str] | None:
+    """The strings one JSON document gives as its answer (``None``: not an answer's shape)."""
     if isinstance(value, Mapping):
         for key in _ANSWER_KEYS:
             if key in value:
@@ -73,12 +78,28 @@ def _json_answers(text: str) -> list[str] | None:
     return None
 
 
+def _json_documents(text: str) -> list[list[str]] | None:
+    """Each JSON document's answer strings, in order (``None``: no JSON, or none of answer shape)."""
+    scan = scan_json(text)
+    documents = [answers for answers in map(_answers_of, scan.values) if answers is not None]
+    return documents or None
+
+
+def _class_of(answers: list[str], classes: Sequence[str]) -> str | None:
+    for answer in dict.fromkeys(answers):
+        for candidate in _candidates(answer):
+            found = _exact(candidate, classes)
+            if found is not None:
+                return found
+    return None
+
+
 def match_class(text: str, classes: Sequence[str]) -> tuple[str | None, str | None]:
     """Pick the one class the answer names.
 
-    Tries, in order: a JSON answer (``{"label": ...}``), the whole answer or its ``Answer:`` line (case,
-    punctuation and whitespace ignored, an option letter like ``"C. window"`` stripped), then classes
-    mentioned as whole words in the prose (only when exactly one is).
+    Tries, in order: the JSON documents (``{"label": ...}``; several must agree), the whole answer or
+    its ``Answer:`` line (case, punctuation and whitespace ignored, an option letter like ``"C. window"``
+    stripped), then classes mentioned as whole words in the prose (only when exactly one is).
 
     Args:
         text: The model answer.
@@ -87,12 +108,16 @@ def match_class(text: str, classes: Sequence[str]) -> tuple[str | None, str | No
     Returns:
         ``(label, error)``: the matching class and ``None``, or ``None`` and the reason.
     """
-    answers = _json_answers(text)
-    for answer in dict.fromkeys(answers or []):
-        for candidate in _candidates(answer):
-            found = _exact(candidate, classes)
-            if found is not None:
-                return found, None
+    named = list(
+        dict.fromkeys(c for c in (_class_of(doc, classes) for doc in _json_documents(text) or []) if c)
+    )
+    if len(named) == 1:
+        return named[0], None
+    if len(named) > 1:
+        return (
+            None,
+            f"the answer's JSON documents name different classes ({', '.join(named)}), not exactly one",
+        )
     for candidate in _candidates(text):
         found = _exact(candidate, classes)
         if found is not None:
@@ -119,9 +144,10 @@ def match_classes(text: str, classes: Sequence[str]) -> tuple[tuple[str, ...], s
         ``(labels, error)``: the labels in the order of ``classes``, and the reason when nothing usable
         was found.
     """
-    answers = _json_answers(text)
+    documents = _json_documents(text)
     chosen: set[str] = set()
-    if answers is not None:
+    if documents is not None:
+        answers = [answer for document in documents for answer in document]  # the union of the documents
         for answer in dict.fromkeys(answers):  # each distinct answer once
             found = _exact(answer, classes) or next(iter(find_mentions(answer, classes)), None)
             if found is not None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Union
 from typing_extensions import TypeIs
 
 from ..errors import OutputParseError, TruncatedOutputError
-from ..parsing import NoJSONError, combine, parse_json, scan_json
+from ..parsing import NoJSONError, parse_json, scan_json
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -102,8 +102,15 @@ def parse_agent_output(text: str) -> dict[str, Any] | None:
     return out
 
 
-def parse_extraction(text: str, schema: Schema | None) -> tuple[Any, OutputParseError | None]:
+def parse_extraction(
+    text: str, schema: Schema | None
+) -> tuple[Any, OutputParseError | None, tuple[Any, ...]]:
     """Parse a structured answer.
+
+    An answer may hold several JSON documents (the model answered twice, or wrote JSON Lines). They are
+    never merged: the data is the **first complete document that is a valid answer** (with a schema: an
+    object — or a list holding one object — that validates; without one: any JSON value), and every
+    other complete document is returned apart, in order, so nothing is lost and nothing is mixed.
 
     Args:
         text: The model answer.
@@ -112,34 +119,45 @@ def parse_extraction(text: str, schema: Schema | None) -> tuple[Any, OutputParse
             agent answers with a ``<tool_call>`` become ``{"thought", "action", "tool_call"}``).
 
     Returns:
-        ``(data, error)``. With a schema, the first JSON object in the answer is the data (a list holding
-        one object counts as that object). An answer cut off inside its JSON is an error
-        (:class:`~qwen_vlm.errors.TruncatedOutputError`), never partial data: a cut number or string
-        would be silently wrong. ``NaN``/``Infinity`` and numbers too large for a float become ``None``,
-        so ``data`` is always valid JSON.
+        ``(data, error, others)``. A document cut off at the end of the answer is never used (a cut
+        number or string would be silently wrong): with no complete document before it, the error is a
+        :class:`~qwen_vlm.errors.TruncatedOutputError`. When no document validates, the error is the
+        first document's. ``NaN``/``Infinity`` and numbers too large for a float become ``None``, so
+        ``data`` is always valid JSON.
     """
     if schema is None:
         agent = parse_agent_output(text)
         if agent is not None:
-            return agent, None
+            return agent, None, ()
     scan = scan_json(text)
-    if scan.truncated:
-        return None, TruncatedOutputError(
-            "the answer was cut off inside its JSON (the token limit, max_tokens, was probably reached); "
-            "raise max_tokens",
-            text,
-        )
-    if not scan.values:
-        return None, OutputParseError("the answer contains no JSON", text)
+    documents = scan.documents
+    if not documents:
+        if scan.truncated:
+            error = TruncatedOutputError(
+                "the answer was cut off inside its JSON (the token limit, max_tokens, was probably reached); "
+                "raise max_tokens",
+                text,
+            )
+            return None, error, ()
+        return None, OutputParseError("the answer contains no JSON", text), ()
     if schema is None:
-        return combine(scan.values), None
-    value = next((v for v in scan.values if isinstance(v, Mapping)), None)
-    if value is None:
-        first = scan.values[0]
-        if isinstance(first, list) and len(first) == 1 and isinstance(first[0], Mapping):
-            value = first[0]
-        else:
-            return None, OutputParseError(f"expected a JSON object, got a {type(first).__name__}", text)
+        return documents[0], None, documents[1:]
+    first_error: OutputParseError | None = None
+    for k, document in enumerate(documents):
+        data, error = _validated(document, schema, text)
+        if error is None:
+            return data, None, documents[:k] + documents[k + 1 :]
+        first_error = first_error or error
+    return None, first_error, ()
+
+
+def _validated(document: Any, schema: Schema, text: str) -> tuple[Any, OutputParseError | None]:
+    """One JSON document checked against the schema: the data, or why it is not a valid answer."""
+    value = document
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
+        value = value[0]
+    if not isinstance(value, Mapping):
+        return None, OutputParseError(f"expected a JSON object, got a {type(document).__name__}", text)
     if is_pydantic_model(schema):
         from pydantic import ValidationError
 
