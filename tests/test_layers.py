@@ -260,3 +260,11 @@ def test_functions_are_short(module: str) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _length(node) > MAX_FUNCTION_LINES
     ]
     assert not long, f"qwen_vlm.{module}: {', '.join(long)} (docstrings aside)"
+
+
+def test_the_architecture_page_names_every_module_and_layer() -> None:
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = [str(path.relative_to(PACKAGE.parent)) for path in MODULES.values()]
+    missing = [path for path in missing if f"`{path}`" not in page]
+    assert missing == [], "docs/architecture.md lacks a line for these modules"
+    assert all(f"**{name}**" in page for name, _ in LAYERS)
