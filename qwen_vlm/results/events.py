@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from ..draw import draw_timeline
 from ..errors import ConfigurationError
 from .base import Result
 
@@ -86,6 +85,8 @@ class Events(Result, Sequence[Event]):
         first = clip.timestamps[0] if clip.timestamps else 0.0
         end = self.duration or clip.duration or 1.0
         spans = [(e.label, e.start, e.end) for e in self.events]
+        from ..draw import draw_timeline  # PIL's drawing modules load on first use
+
         return draw_timeline(clip.frames, clip.timestamps, spans, start=first, end=end, count=frames)
 
     def _repr_png_(self) -> bytes | None:

@@ -6,7 +6,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, overload
 
-from ..draw import draw_objects
 from ..errors import MissingDependencyError
 from .base import Result, pictures_for
 
@@ -108,6 +107,8 @@ class _Located(Result, Sequence[T]):
                 from :func:`~qwen_vlm.parse`).
             ImageError: If the input can no longer be read.
         """
+        from ..draw import draw_objects  # PIL's drawing modules load on first use
+
         return draw_objects(pictures_for(self, image), self._drawn())
 
     def _repr_png_(self) -> bytes | None:

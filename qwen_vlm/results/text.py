@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..draw import draw_objects
 from .base import Result, _escape, _short, pictures_for
 
 __all__ = ["TextRegion", "TextResult"]
@@ -62,4 +61,6 @@ class TextResult(Result):
     def draw(self, image: Any = None) -> Any:
         """The image with the located text regions drawn on it (see :meth:`Detections.draw`)."""
         objects = [(r.text[:30], r.xyxy, None) for r in self.regions]
+        from ..draw import draw_objects  # PIL's drawing modules load on first use
+
         return draw_objects(pictures_for(self, image), objects, legend=False)
