@@ -12,11 +12,10 @@ from typing import Any, Literal
 
 from ._call import CallOptions, _Plan, _Settings
 from ._inputs import check_inputs, prepare_inputs
+from ._responses import failed, finish, settle
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
-from .backends.base import checked_response
-from .errors import BackendError, BatchError, ConfigurationError, ImageError, QwenVLMError
+from .errors import ConfigurationError, ImageError
 from .groups import is_single_input
-from .image_refs import ImageRef
 from .models import FAMILIES, Family, ModelInfo
 from .options import (
     check_bool,
@@ -27,16 +26,13 @@ from .options import (
     check_str,
     check_url,
 )
-from .results import Result
 from .tasks import (
     THINKING_MAX_TOKENS,
     build_constraint,
     build_prompt,
-    parse_answer,
     resolve_task,
     validate_params,
 )
-from .thinking import split_thinking
 
 __all__ = ["CallOptions", "ImageBatch", "Privacy"]
 
@@ -63,19 +59,6 @@ def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
     if schema is not None and output_structure is not None:
         raise ConfigurationError("extract takes schema= or output_structure= (the same thing), not both")
     return {"schema": schema if schema is not None else output_structure}
-
-
-def _for_image(exc: QwenVLMError, index: int | None) -> QwenVLMError:
-    """A copy of ``exc`` that names one image (errors shared by a chunk are copied, never mutated)."""
-    if exc.index == index:
-        return exc
-    copy = exc.__class__.__new__(exc.__class__)
-    copy.__dict__.update(exc.__dict__)
-    copy.args = exc.args
-    copy.__cause__ = exc.__cause__
-    copy.__traceback__ = exc.__traceback__
-    copy.index = index
-    return copy
 
 
 class _ClientCore:
@@ -311,86 +294,8 @@ class _ClientCore:
         return stream
 
     # ------------------------------------------------------------------ results
-    def _settle(
-        self, batch: list[GenerationRequest], outcome: list[GenerationResponse] | BaseException
-    ) -> list[GenerationResponse]:
-        """One chunk's responses: whole-call errors re-raised, anything else marked on each image."""
-        if isinstance(outcome, BaseException):
-            if isinstance(outcome, QwenVLMError) and outcome.whole_call:
-                raise outcome
-            return self._failed(len(batch), outcome)  # a backend bug must not lose other images' work
-        if not isinstance(outcome, list) or len(outcome) != len(batch):
-            count = len(outcome) if isinstance(outcome, list) else type(outcome).__name__
-            error = BackendError(f"backend returned {count} responses for {len(batch)} requests")
-            return self._failed(len(batch), error)
-        return [checked_response(response) for response in outcome]
-
-    @staticmethod
-    def _failed(count: int, exc: BaseException) -> list[GenerationResponse]:
-        if isinstance(exc, QwenVLMError):
-            error: QwenVLMError = exc
-        else:
-            error = BackendError(f"unexpected {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-        return [GenerationResponse(text="", error=_for_image(error, None)) for _ in range(count)]
-
-    def _result(self, plan: _Plan, ref: ImageRef, response: GenerationResponse) -> Result:
-        """One image's result; never raises (a failure of any kind is recorded on the result)."""
-        info = self._backend.info
-        thinking, answer = split_thinking(response.text)
-        if response.thinking:
-            thinking = response.thinking if thinking is None else f"{response.thinking}\n{thinking}"
-        error = response.error
-        image_size = None
-        # Coordinates need the original size: always known for grounding (pixels were loaded up front),
-        # and for OCR answers with located text whenever the pixels are in memory.
-        group = plan.members[ref.index or 0] if len(plan.members[ref.index or 0]) > 1 else None
-        image_sizes = None
-        if error is None and (plan.spec.needs_geometry or ref.loaded):
-            try:
-                image_size = ref.size
-                if group is not None and (plan.spec.needs_geometry or plan.spec.name == "ocr"):
-                    image_sizes = [member.size for member in group]
-            except ImageError as exc:
-                error = exc
-        result = parse_answer(
-            plan.spec,
-            answer,
-            info,
-            plan.params,
-            thinking=thinking,
-            image_size=image_size,
-            input_size=response.input_size,
-            usage=response.usage,
-            error=None if error is None else _for_image(error, ref.index),
-            finish_reason=response.finish_reason,
-            max_tokens=plan.max_tokens,
-            source=plan.inputs[ref.index or 0],
-            scores=response.scores,
-            image_sizes=image_sizes
-            if image_sizes is not None
-            else ([(0, 0)] * len(group) if group else None),
-            input_sizes=response.input_sizes,
-            video=ref.clip,
-            time_offset=response.time_offset,
-        )
-        if result.exception is not None and result.exception.index is None:
-            result.exception.index = ref.index  # a parse error: made for this result alone
-        return result
+    _settle = staticmethod(settle)
+    _failed = staticmethod(failed)
 
     def _finish(self, plan: _Plan, responses: list[GenerationResponse]) -> Any:
-        by_position = dict(zip(plan.positions, responses, strict=True))
-        results: list[Result] = []
-        for i, ref in enumerate(plan.refs):
-            response = by_position.get(i)
-            if response is None:  # unreadable input: nothing was sent
-                response = GenerationResponse(text="", error=ref.error or ImageError("not read", ref.index))
-            results.append(self._result(plan, ref, response))
-        if plan.strict:
-            failed = [i for i, r in enumerate(results) if r.exception is not None]
-            if failed and plan.single:
-                raise results[0].exception  # type: ignore[misc]
-            if failed:
-                exceptions = [results[i].exception for i in failed]
-                raise BatchError(results, failed, [e for e in exceptions if e is not None])
-        return results[0] if plan.single else results
+        return finish(self._backend.info, plan, responses)

@@ -133,21 +133,21 @@ def parse_extraction(
     documents = scan.documents
     if not documents:
         if scan.truncated:
-            error = TruncatedOutputError(
+            cut = TruncatedOutputError(
                 "the answer was cut off inside its JSON (the token limit, max_tokens, was probably reached); "
                 "raise max_tokens",
                 text,
             )
-            return None, error, ()
+            return None, cut, ()
         return None, OutputParseError("the answer contains no JSON", text), ()
     if schema is None:
         return documents[0], None, documents[1:]
     first_error: OutputParseError | None = None
     for k, document in enumerate(documents):
-        data, error = _validated(document, schema, text)
-        if error is None:
+        data, invalid = _validated(document, schema, text)
+        if invalid is None:
             return data, None, documents[:k] + documents[k + 1 :]
-        first_error = first_error or error
+        first_error = first_error or invalid
     return None, first_error, ()
 
 

@@ -1,0 +1,125 @@
+"""A call's responses made into results: failures marked on their image, answers parsed, strict mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._call import _Plan
+from .backends import GenerationRequest, GenerationResponse
+from .backends.base import checked_response
+from .errors import BackendError, BatchError, ImageError, QwenVLMError
+from .image_refs import ImageRef
+from .models import ModelInfo
+from .results import Result
+from .tasks import parse_answer
+from .thinking import split_thinking
+
+__all__ = ["failed", "finish", "for_image", "result_for", "settle"]
+
+
+def for_image(exc: QwenVLMError, index: int | None) -> QwenVLMError:
+    """A copy of ``exc`` that names one image (errors shared by a chunk are copied, never mutated)."""
+    if exc.index == index:
+        return exc
+    copy = exc.__class__.__new__(exc.__class__)
+    copy.__dict__.update(exc.__dict__)
+    copy.args = exc.args
+    copy.__cause__ = exc.__cause__
+    copy.__traceback__ = exc.__traceback__
+    copy.index = index
+    return copy
+
+
+def settle(
+    batch: list[GenerationRequest], outcome: list[GenerationResponse] | BaseException
+) -> list[GenerationResponse]:
+    """One chunk's responses: whole-call errors re-raised, anything else marked on each image.
+
+    Raises:
+        QwenVLMError: An error that concerns the whole call.
+    """
+    if isinstance(outcome, BaseException):
+        if isinstance(outcome, QwenVLMError) and outcome.whole_call:
+            raise outcome
+        return failed(len(batch), outcome)  # a backend bug must not lose other images' work
+    if not isinstance(outcome, list) or len(outcome) != len(batch):
+        count = len(outcome) if isinstance(outcome, list) else type(outcome).__name__
+        error = BackendError(f"backend returned {count} responses for {len(batch)} requests")
+        return failed(len(batch), error)
+    return [checked_response(response) for response in outcome]
+
+
+def failed(count: int, exc: BaseException) -> list[GenerationResponse]:
+    """``count`` failed responses carrying ``exc`` (typed; anything else becomes a BackendError)."""
+    if isinstance(exc, QwenVLMError):
+        error: QwenVLMError = exc
+    else:
+        error = BackendError(f"unexpected {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+    return [GenerationResponse(text="", error=for_image(error, None)) for _ in range(count)]
+
+
+def result_for(info: ModelInfo, plan: _Plan, ref: ImageRef, response: GenerationResponse) -> Result:
+    """One image's result; never raises (a failure of any kind is recorded on the result)."""
+    thinking, answer = split_thinking(response.text)
+    if response.thinking:
+        thinking = response.thinking if thinking is None else f"{response.thinking}\n{thinking}"
+    error = response.error
+    image_size = None
+    # Coordinates need the original size: always known for grounding (pixels were loaded up front),
+    # and for OCR answers with located text whenever the pixels are in memory.
+    group = plan.members[ref.index or 0] if len(plan.members[ref.index or 0]) > 1 else None
+    image_sizes = None
+    if error is None and (plan.spec.needs_geometry or ref.loaded):
+        try:
+            image_size = ref.size
+            if group is not None and (plan.spec.needs_geometry or plan.spec.name == "ocr"):
+                image_sizes = [member.size for member in group]
+        except ImageError as exc:
+            error = exc
+    result = parse_answer(
+        plan.spec,
+        answer,
+        info,
+        plan.params,
+        thinking=thinking,
+        image_size=image_size,
+        input_size=response.input_size,
+        usage=response.usage,
+        error=None if error is None else for_image(error, ref.index),
+        finish_reason=response.finish_reason,
+        max_tokens=plan.max_tokens,
+        source=plan.inputs[ref.index or 0],
+        scores=response.scores,
+        image_sizes=image_sizes if image_sizes is not None else ([(0, 0)] * len(group) if group else None),
+        input_sizes=response.input_sizes,
+        video=ref.clip,
+        time_offset=response.time_offset,
+    )
+    if result.exception is not None and result.exception.index is None:
+        result.exception.index = ref.index  # a parse error: made for this result alone
+    return result
+
+
+def finish(info: ModelInfo, plan: _Plan, responses: list[GenerationResponse]) -> Any:
+    """The call's results in input order (one result for a single input), strict mode applied.
+
+    Raises:
+        QwenVLMError: With ``strict``, a single input's failure.
+        BatchError: With ``strict``, when any image of a list failed (carrying every result).
+    """
+    by_position = dict(zip(plan.positions, responses, strict=True))
+    results: list[Result] = []
+    for i, ref in enumerate(plan.refs):
+        response = by_position.get(i)
+        if response is None:  # unreadable input: nothing was sent
+            response = GenerationResponse(text="", error=ref.error or ImageError("not read", ref.index))
+        results.append(result_for(info, plan, ref, response))
+    if plan.strict:
+        failed = [i for i, r in enumerate(results) if r.exception is not None]
+        if failed and plan.single:
+            raise results[0].exception  # type: ignore[misc]
+        if failed:
+            exceptions = [results[i].exception for i in failed]
+            raise BatchError(results, failed, [e for e in exceptions if e is not None])
+    return results[0] if plan.single else results
