@@ -30,6 +30,9 @@ class CallOptions(TypedDict, total=False):
             grammar of their answer format (default: the client's ``constrained``, on). Local backend:
             xgrammar; vLLM/SGLang: ``response_format``; see the structured-output docs.
         max_objects: Most objects a constrained detection or pointing answer may hold (default 100).
+        min_confidence: Detect and point: keep only the objects whose confidence (0 to 1) is at least
+            this; objects of unknown confidence are dropped. Refused up front on a server that returns
+            no token probabilities.
     """
 
     max_tokens: int
@@ -39,6 +42,7 @@ class CallOptions(TypedDict, total=False):
     progress: bool
     constrained: bool
     max_objects: int
+    min_confidence: float
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class _Settings:
     progress: bool | None
     constrained: bool
     max_objects: int | None
+    min_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class _Plan:
     progress: bool | None
     max_tokens: int
     members: list[list[ImageRef]]
+    min_confidence: float | None = None
 
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))

@@ -159,9 +159,16 @@ class _ClientCore:
         progress = check_bool("progress", options.get("progress"))
         constrained = check_bool("constrained", options.get("constrained"))
         max_objects = check_int("max_objects", options.get("max_objects"))
+        min_confidence = check_number("min_confidence", options.get("min_confidence"), maximum=1.0)
         spec = resolve_task(task)
-        if max_objects is not None and spec.name not in ("object-detection", "point"):
-            raise ConfigurationError(f"max_objects applies to detect and point, not {spec.method}")
+        for name, value in (("max_objects", max_objects), ("min_confidence", min_confidence)):
+            if value is not None and spec.name not in ("object-detection", "point"):
+                raise ConfigurationError(f"{name} applies to detect and point, not {spec.method}")
+        if min_confidence is not None and getattr(self._backend, "gives_confidence", True) is False:
+            raise ConfigurationError(
+                f"min_confidence needs token probabilities, which {self._backend!r} does not return "
+                "(vLLM and SGLang do; see the confidence docs)"
+            )
         checked = validate_params(spec, params)
         info = self._backend.info
         if not info.vision:
@@ -190,6 +197,7 @@ class _ClientCore:
             progress,
             constrained,
             max_objects,
+            min_confidence,
         )
 
     def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
@@ -261,7 +269,18 @@ class _ClientCore:
             for i in positions
         ]
         return _Plan(
-            spec, checked, items, refs, requests, positions, single, strict, progress, budget, members
+            spec,
+            checked,
+            items,
+            refs,
+            requests,
+            positions,
+            single,
+            strict,
+            progress,
+            budget,
+            members,
+            settings.min_confidence,
         )
 
     def _stream_args(self, image: Any, params: dict[str, Any]) -> tuple[dict[str, Any], CallOptions]:

@@ -95,6 +95,8 @@ def result_for(info: ModelInfo, plan: _Plan, ref: ImageRef, response: Generation
         input_sizes=response.input_sizes,
         video=ref.clip,
         time_offset=response.time_offset,
+        logprobs=response.logprobs,
+        min_confidence=plan.min_confidence,
     )
     if result.exception is not None and result.exception.index is None:
         result.exception.index = ref.index  # a parse error: made for this result alone

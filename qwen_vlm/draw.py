@@ -69,9 +69,10 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-#: One object to draw: its label, its box ``(x1, y1, x2, y2)`` or point ``(x, y)`` in the picture's
-#: pixels, and which picture of a row it is on (``None``: the first).
-DrawnObject = tuple[str | None, tuple[float, ...], int | None]
+#: One object to draw: its label (which decides its colour), its box ``(x1, y1, x2, y2)`` or point
+#: ``(x, y)`` in the picture's pixels, which picture of a row it is on (``None``: the first), and the
+#: text written by it (``None``: the label).
+DrawnObject = tuple[str | None, tuple[float, ...], int | None, str | None]
 
 
 def draw_objects(
@@ -86,18 +87,19 @@ def draw_objects(
     Args:
         pictures: The picture the objects are on, or several (a group): each is drawn with its own
             objects, side by side at one height.
-        objects: ``(label, coordinates, picture)`` per object: four coordinates are a box, two a point.
+        objects: ``(label, coordinates, picture, caption)`` per object (:data:`DrawnObject`): four
+            coordinates are a box, two a point.
         legend: Add a key of colours when there are more than :data:`LEGEND_ABOVE` labels.
         width: Line width in pixels (default: scaled to the picture, 2 px per 600 px of its long side).
 
     Returns:
         A new RGB image.
     """
-    colors = _colors([label for label, _, _ in objects])
+    colors = _colors([label for label, _, _, _ in objects])
     drawn = [
         _draw_one(
             picture.convert("RGB") if picture.mode != "RGB" else picture.copy(),
-            [(label, xy) for label, xy, k in objects if (k or 0) == n],
+            [(label, xy, caption) for label, xy, k, caption in objects if (k or 0) == n],
             colors,
             width,
             legend,
@@ -125,7 +127,7 @@ def _side_by_side(pictures: list[Image.Image], gap: int = 8) -> Image.Image:
 
 def _draw_one(
     canvas: Image.Image,
-    items: list[tuple[str | None, tuple[float, ...]]],
+    items: list[tuple[str | None, tuple[float, ...], str | None]],
     colors: dict[str | None, tuple[int, int, int]],
     width: int | None,
     legend: bool,
@@ -134,7 +136,7 @@ def _draw_one(
     long_side = max(canvas.size)
     line = width or max(2, round(long_side / 300))
     font = _font(max(12, round(long_side / 45)))
-    for label, coords in items:
+    for label, coords, caption in items:
         color = colors[label]
         if len(coords) == 4:
             pen.rectangle(coords, outline=color, width=line)
@@ -146,11 +148,12 @@ def _draw_one(
                 (x - r, y - r, x + r, y + r), fill=color, outline=(255, 255, 255), width=max(1, line // 2)
             )
             anchor = (x + r + 2, y - r)
-        if label:
-            box = pen.textbbox(anchor, label, font=font)
+        text = caption if caption is not None else label
+        if text:
+            box = pen.textbbox(anchor, text, font=font)
             pen.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=color)
-            pen.text(anchor, label, fill=(255, 255, 255), font=font)
-    labels = [label for label in dict.fromkeys(label for label, _ in items) if label]
+            pen.text(anchor, text, fill=(255, 255, 255), font=font)
+    labels = [label for label in dict.fromkeys(label for label, _, _ in items) if label]
     if len(labels) > LEGEND_ABOVE and legend:
         _legend(pen, labels[:20], colors, font, line)
     return canvas

@@ -94,11 +94,13 @@ def to_rows(results: Iterable[Result], *, per: Literal["image", "object"] = "ima
             for k, det in enumerate(result):
                 x1, y1, x2, y2 = det.xyxy
                 rows.append({"image": index, "source": source, "object": k, "label": det.label,
-                             "x1": x1, "y1": y1, "x2": x2, "y2": y2, **_member(det.image)})  # fmt: skip
+                             "x1": x1, "y1": y1, "x2": x2, "y2": y2, "confidence": det.confidence,
+                             **_member(det.image)})  # fmt: skip
         elif isinstance(result, Points):
             for k, point in enumerate(result):
                 rows.append({"image": index, "source": source, "object": k, "label": point.label,
-                             "x": point.xy[0], "y": point.xy[1], **_member(point.image)})  # fmt: skip
+                             "x": point.xy[0], "y": point.xy[1], "confidence": point.confidence,
+                             **_member(point.image)})  # fmt: skip
         elif isinstance(result, Events):
             for k, event in enumerate(result):
                 rows.append({"image": index, "source": source, "object": k, "label": event.label,

@@ -39,8 +39,9 @@ def chunk(
     finish_reason: str | None = None,
     usage: dict[str, int] | None = None,
     error: dict[str, Any] | None = None,
+    logprobs: list[tuple[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """One chat.completion.chunk event."""
+    """One chat.completion.chunk event (``logprobs``: its tokens and their log-probabilities)."""
     delta: dict[str, Any] = {}
     if content is not None:
         delta["content"] = content
@@ -59,7 +60,19 @@ def chunk(
         event["usage"] = usage
     if error is not None:
         event["error"] = error
+    if logprobs is not None and event["choices"]:
+        event["choices"][0]["logprobs"] = token_logprobs(logprobs)
     return event
+
+
+def token_logprobs(tokens: list[tuple[str, float]]) -> dict[str, Any]:
+    """A choice's ``logprobs`` as vLLM and OpenAI send it: each token's text, bytes and log-probability."""
+    return {
+        "content": [
+            {"token": text, "logprob": logprob, "bytes": list(text.encode()), "top_logprobs": []}
+            for text, logprob in tokens
+        ]
+    }
 
 
 def completion(
@@ -70,20 +83,24 @@ def completion(
     reasoning_field: str = "reasoning",
     cost: float | None = None,
     model: str = "qwen/test",
+    logprobs: list[tuple[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """A chat-completions response body."""
+    """A chat-completions response body (``logprobs``: the answer's tokens and their log-probabilities)."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if reasoning is not None:
         message[reasoning_field] = reasoning
     usage: dict[str, Any] = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     if cost is not None:
         usage["cost"] = cost
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish_reason}
+    if logprobs is not None:
+        choice["logprobs"] = token_logprobs(logprobs)
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "choices": [choice],
         "usage": usage,
     }
 

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "options",
             "constraints",
             "models",
+            "logprobs",
         ),
     ),
     ("inputs", ("images", "image_refs", "video", "groups")),

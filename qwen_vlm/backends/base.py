@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import BackendError, QwenVLMError
+from ..logprobs import TokenLogprobs
 from ..models import ModelInfo
 from ..results import Usage
 
@@ -104,6 +105,9 @@ class GenerationResponse:
         input_sizes: ``(width, height)`` as the model saw each image of a group, if known.
         time_offset: For a video: seconds to add to the times the model wrote to put them on the
             video's timeline (models that count time from the first frame they saw).
+        logprobs: The generated tokens (``text``, thinking included when it was generated inline) and
+            the model's log-probability of each, where the backend has them; a confidence per box and
+            point is computed from them.
     """
 
     text: str
@@ -115,6 +119,7 @@ class GenerationResponse:
     scores: dict[str, float] | None = None
     input_sizes: tuple[tuple[int, int], ...] | None = None
     time_offset: float = 0.0
+    logprobs: TokenLogprobs | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ def checked_response(response: Any) -> GenerationResponse:
         problem = f"text is a {type(response.text).__name__}"
     elif response.thinking is not None and not isinstance(response.thinking, str):
         problem = f"thinking is a {type(response.thinking).__name__}"
+    elif response.logprobs is not None and not isinstance(response.logprobs, TokenLogprobs):
+        problem = f"logprobs is a {type(response.logprobs).__name__}, not a TokenLogprobs"
     elif response.error is not None and not isinstance(response.error, QwenVLMError):
         problem = f"error is a {type(response.error).__name__}, not a QwenVLMError"
     elif response.input_size is not None and not (

@@ -67,9 +67,11 @@ def _result_row(result: Result) -> dict[str, Any]:
     elif isinstance(result, Detections):
         row["boxes"] = [list(d.xyxy) for d in result]
         row["labels"] = [d.label or "" for d in result]
+        row["confidences"] = result.confidences
     elif isinstance(result, Points):
         row["points"] = [list(p.xy) for p in result]
         row["labels"] = [p.label or "" for p in result]
+        row["confidences"] = result.confidences
     elif isinstance(result, Extraction):
         row["data"] = json.dumps(result.to_dict()["data"], ensure_ascii=False) if result.ok else None
     elif isinstance(result, TextResult) and result.regions:
@@ -98,9 +100,11 @@ def _arrow_types(task: str) -> dict[str, Any]:
     elif name == "object-detection":
         types["boxes"] = pa.list_(pa.list_(pa.float64()))
         types["labels"] = pa.list_(pa.string())
+        types["confidences"] = pa.list_(pa.float64())  # null where unknown
     elif name == "point":
         types["points"] = pa.list_(pa.list_(pa.float64()))
         types["labels"] = pa.list_(pa.string())
+        types["confidences"] = pa.list_(pa.float64())
     elif name == "structured-answering":
         types["data"] = pa.string()
     elif name == "ocr":
@@ -124,9 +128,9 @@ class QwenVLMPredictor:
 
     Returns, per batch, a ``pyarrow.Table``: the input columns (in order), then ``text``, ``error``,
     ``error_type``, ``finish_reason``, ``prompt_tokens``, ``completion_tokens`` and the task's own columns:
-    ``label`` (classify), ``labels`` (classify_multi), ``boxes`` + ``labels`` (detect, boxes as
-    ``[x1, y1, x2, y2]`` in pixels), ``points`` + ``labels`` (point), ``data`` (extract, JSON), ``regions``
-    (ocr, JSON). One output row per input row, in order.
+    ``label`` (classify), ``labels`` (classify_multi), ``boxes`` + ``labels`` + ``confidences`` (detect,
+    boxes as ``[x1, y1, x2, y2]`` in pixels), ``points`` + ``labels`` + ``confidences`` (point),
+    ``data`` (extract, JSON), ``regions`` (ocr, JSON). One output row per input row, in order.
     """
 
     def __init__(

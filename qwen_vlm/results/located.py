@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, overload
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from ..errors import MissingDependencyError
+from ..options import check_number
 from .base import Result, pictures_for
 
 __all__ = ["Detection", "Detections", "Point", "Points"]
@@ -23,6 +24,10 @@ class Detection:
         attrs: Any other keys the model returned for this object.
         image: For a group (:class:`~qwen_vlm.Images`): which of its images the box is on (0 = the
             first), ``xyxy`` being in that image's pixels; ``None`` for a single image.
+        confidence: How sure the model was of this object, in [0, 1]: the probability of its label
+            times the geometric mean of its coordinate tokens' probabilities (see the confidence docs).
+            ``None`` when no token probabilities were available (a server without logprobs, or
+            :func:`~qwen_vlm.parse` on plain text) — never a made-up 1.0.
     """
 
     label: str | None
@@ -30,6 +35,7 @@ class Detection:
     raw_box: tuple[float, float, float, float] | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
     image: int | None = None
+    confidence: float | None = None
 
     @property
     def width(self) -> float:
@@ -43,12 +49,26 @@ class Detection:
 
     def __repr__(self) -> str:
         box = ", ".join(f"{v:.1f}" for v in self.xyxy)
-        return f"Detection({self.label!r}, xyxy=({box}))"
+        return f"Detection({self.label!r}, xyxy=({box}){_conf(self.confidence)})"
+
+
+def _conf(confidence: float | None) -> str:
+    return "" if confidence is None else f", confidence={confidence:.2f}"
+
+
+def _caption(label: str | None, confidence: float | None) -> str | None:
+    """The text drawn by an object: its label and, when known, its confidence (``cat 0.87``)."""
+    if confidence is None:
+        return None
+    return f"{label} {confidence:.2f}" if label else f"{confidence:.2f}"
 
 
 class _Labelled(Protocol):
     @property
     def label(self) -> str | None: ...
+
+    @property
+    def confidence(self) -> float | None: ...
 
 
 T = TypeVar("T", bound=_Labelled)
@@ -74,8 +94,35 @@ class _Located(Result, Sequence[T]):
     def _items(self) -> tuple[T, ...]:
         raise NotImplementedError
 
-    def _drawn(self) -> list[tuple[str | None, tuple[float, ...], int | None]]:
+    #: The name of the field holding the items.
+    _field: ClassVar[str] = ""
+
+    def _drawn(self) -> list[tuple[str | None, tuple[float, ...], int | None, str | None]]:
         raise NotImplementedError
+
+    @property
+    def confidences(self) -> list[float | None]:
+        """Every object's confidence, in the model's order (``None`` where unknown)."""
+        return [item.confidence for item in self._items()]
+
+    def confidence_array(self) -> Any:
+        """The confidences as a numpy ``float32`` array of shape ``(N,)`` (NaN where unknown)."""
+        import numpy as np
+
+        return np.asarray([np.nan if c is None else c for c in self.confidences], dtype=np.float32)
+
+    def filter(self, *, min_confidence: float) -> Any:
+        """A copy holding only the objects whose confidence is at least ``min_confidence``.
+
+        Objects whose confidence is unknown (``None``) are left out: they cannot be shown to pass.
+
+        Raises:
+            ConfigurationError: If ``min_confidence`` is not a number from 0 to 1.
+        """
+        check_number("min_confidence", min_confidence, maximum=1.0, optional=False)
+        kept = tuple(i for i in self._items() if i.confidence is not None and i.confidence >= min_confidence)
+        changes: dict[str, Any] = {self._field: kept}
+        return replace(self, **changes)
 
     @overload
     def __getitem__(self, index: int) -> T: ...
@@ -140,12 +187,13 @@ class Detections(_Located[Detection]):
     """
 
     detections: tuple[Detection, ...] = ()
+    _field: ClassVar[str] = "detections"
 
     def _items(self) -> tuple[Detection, ...]:
         return self.detections
 
-    def _drawn(self) -> list[tuple[str | None, tuple[float, ...], int | None]]:
-        return [(d.label, d.xyxy, d.image) for d in self.detections]
+    def _drawn(self) -> list[tuple[str | None, tuple[float, ...], int | None, str | None]]:
+        return [(d.label, d.xyxy, d.image, _caption(d.label, d.confidence)) for d in self.detections]
 
     @property
     def xyxy(self) -> list[tuple[float, float, float, float]]:
@@ -168,7 +216,7 @@ class Detections(_Located[Detection]):
         """A ``supervision.Detections`` (``pip install supervision``; imported only here).
 
         ``class_id`` indexes :meth:`class_names` (``-1`` for a box with no label); ``data["class_name"]``
-        holds the labels.
+        holds the labels; ``confidence`` the confidences when every box has one (``None`` otherwise).
         """
         try:
             import supervision as sv
@@ -183,6 +231,7 @@ class Detections(_Located[Detection]):
         return sv.Detections(
             xyxy=self.xyxy_array(),
             class_id=np.asarray(ids, dtype=int),
+            confidence=None if None in self.confidences else self.confidence_array(),
             data={"class_name": np.asarray([label or "" for label in self.labels])},
         )
 
@@ -197,6 +246,7 @@ class Point:
         raw_point: The point as the model wrote it.
         attrs: Any other keys the model returned.
         image: For a group: which of its images the point is on (0 = the first); ``None`` otherwise.
+        confidence: As :attr:`Detection.confidence`, for the point's label and coordinates.
     """
 
     label: str | None
@@ -204,9 +254,10 @@ class Point:
     raw_point: tuple[float, float] | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
     image: int | None = None
+    confidence: float | None = None
 
     def __repr__(self) -> str:
-        return f"Point({self.label!r}, xy=({self.xy[0]:.1f}, {self.xy[1]:.1f}))"
+        return f"Point({self.label!r}, xy=({self.xy[0]:.1f}, {self.xy[1]:.1f}){_conf(self.confidence)})"
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -218,12 +269,13 @@ class Points(_Located[Point]):
     """
 
     points: tuple[Point, ...] = ()
+    _field: ClassVar[str] = "points"
 
     def _items(self) -> tuple[Point, ...]:
         return self.points
 
-    def _drawn(self) -> list[tuple[str | None, tuple[float, ...], int | None]]:
-        return [(p.label, p.xy, p.image) for p in self.points]
+    def _drawn(self) -> list[tuple[str | None, tuple[float, ...], int | None, str | None]]:
+        return [(p.label, p.xy, p.image, _caption(p.label, p.confidence)) for p in self.points]
 
     @property
     def xy(self) -> list[tuple[float, float]]:

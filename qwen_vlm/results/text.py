@@ -60,7 +60,7 @@ class TextResult(Result):
 
     def draw(self, image: Any = None) -> Any:
         """The image with the located text regions drawn on it (see :meth:`Detections.draw`)."""
-        objects = [(r.text[:30], r.xyxy, None) for r in self.regions]
+        objects = [(r.text[:30], r.xyxy, None, None) for r in self.regions]
         from ..draw import draw_objects  # PIL's drawing modules load on first use
 
         return draw_objects(pictures_for(self, image), objects, legend=False)

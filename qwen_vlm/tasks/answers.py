@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import BackendError, ConfigurationError, OutputParseError, QwenVLMError, TruncatedOutputError
+from ..logprobs import TokenLogprobs
 from ..models import REGISTRY, Family, ModelInfo, resolve_model
 from ..results import (
     Classification,
@@ -25,6 +26,7 @@ from ..results import (
 )
 from ..thinking import split_thinking
 from .classification import match_class, match_classes
+from .confidence import with_confidences
 from .extraction import Schema, parse_extraction
 from .grounding import parse_boxes, parse_group, parse_points
 from .spec import TaskSpec, resolve_task, validate_params
@@ -90,6 +92,8 @@ def parse_answer(
     input_sizes: Sequence[tuple[int, int] | None] | None = None,
     video: Any = None,
     time_offset: float = 0.0,
+    logprobs: TokenLogprobs | None = None,
+    min_confidence: float | None = None,
 ) -> Result:
     """Turn a model answer into the task's result (the client's and :func:`parse`'s common path).
 
@@ -113,6 +117,8 @@ def parse_answer(
         input_sizes: For a group: each image's size as the model saw it, if known.
         video: For a video: its sampled clip (:class:`~qwen_vlm.video.VideoClip`): duration and frame times.
         time_offset: Seconds to add to the model's times to put them on the video's timeline.
+        logprobs: The generated tokens and their log-probabilities (a confidence per box or point).
+        min_confidence: Keep only the boxes or points whose confidence is at least this.
     """
     common: dict[str, Any] = {
         "text": text,
@@ -138,11 +144,26 @@ def parse_answer(
             result = _parse_answer(spec, text, info, params, common, error, image_size, input_size, group)
         if scores is not None and isinstance(result, (Classification, MultiLabelClassification)):
             result = replace(result, scores=dict(scores))
+        if isinstance(result, (Detections, Points)):
+            result = _with_confidence(result, text, logprobs, min_confidence)
     except Exception as exc:  # a parser bug must never cost the other images of a batch their results
         failure = OutputParseError(f"the answer could not be parsed ({type(exc).__name__}: {exc})", text)
         failure.__cause__ = exc
         result = _parse_answer(spec, text, info, params, common, failure, image_size, input_size, group)
     return _mark_cut(result, finish_reason, max_tokens)
+
+
+def _with_confidence(
+    result: Detections | Points, text: str, logprobs: TokenLogprobs | None, min_confidence: float | None
+) -> Detections | Points:
+    """The objects' confidences from the tokens that wrote them; those under ``min_confidence`` dropped."""
+    if logprobs is not None:
+        located = with_confidences(tuple(result), text, logprobs)
+        if isinstance(result, Detections):
+            result = replace(result, detections=located)
+        else:
+            result = replace(result, points=located)
+    return result.filter(min_confidence=min_confidence) if min_confidence is not None else result
 
 
 def _mark_cut(result: Result, finish_reason: str | None, max_tokens: int | None) -> Result:

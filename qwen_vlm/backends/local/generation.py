@@ -20,9 +20,13 @@ from .prefix_cache import PrefixCache, PrefixEntry
 from .reuse import continue_prefix, prefix_entry
 from .runtime import Runtime
 from .scoring import class_scores
+from .token_logprobs import LogprobRecorder, token_logprobs
 from .video_inputs import time_offset, video_inputs
 
 __all__ = ["GenerateKwargs", "generate_batch"]
+
+#: Tasks whose answers get a confidence per object (from each generated token's log-probability).
+_LOCATING = ("object-detection", "point")
 
 #: A function of the tokenizer returning extra ``generate`` keyword arguments (e.g. a logits processor).
 GenerateKwargs = dict[str, Any] | Callable[[Any], dict[str, Any]]
@@ -55,18 +59,21 @@ def generate_batch(
     per_request = [tuple(seen[s : s + len(group)]) for s, group in zip(starts, images, strict=True)]
     sizes = [(max(w for w, _ in g), max(h for _, h in g)) for g in per_request]  # the largest, for bounds
     grammar = grammars.processor(rt, requests, texts, sizes)
-    kwargs = _generate_kwargs(rt, extra, first.temperature, grammar)
+    recorder = LogprobRecorder(rt.torch) if any(r.task in _LOCATING for r in requests) else None
+    ours = [p for p in (recorder, grammar) if p is not None]
+    kwargs = _generate_kwargs(rt, extra, first.temperature, ours)
     with rt.torch.inference_mode():
         output = rt.model.generate(
             **inputs, max_new_tokens=max(r.max_tokens for r in requests), **kwargs, **(streaming or {})
         )
     closed_early = grammar.closed_early() if grammar is not None else [False] * len(requests)
     generated = output[:, inputs["input_ids"].shape[1] :]
+    logprobs = recorder.finish(generated) if recorder is not None else None
     responses = []
     for i, request in enumerate(requests):
-        response = _decode(
-            rt, request, generated[i].tolist(), texts[i], int(inputs["attention_mask"][i].sum())
-        )
+        row = logprobs[i] if logprobs is not None and request.task in _LOCATING else None
+        mask = inputs["attention_mask"][i]
+        response = _decode(rt, request, generated[i].tolist(), texts[i], int(mask.sum()), row)
         responses.append(
             replace(
                 response,
@@ -104,9 +111,9 @@ def _inputs(
 
 
 def _generate_kwargs(
-    rt: Runtime, extra: GenerateKwargs | None, temperature: float | None, grammar: Any
+    rt: Runtime, extra: GenerateKwargs | None, temperature: float | None, ours: list[Any]
 ) -> dict[str, Any]:
-    """Sampling settings, the user's extra ``generate`` arguments, and the grammar's logits processor."""
+    """Sampling settings, the user's extra ``generate`` arguments, and our logits processors (first)."""
     if callable(extra):
         extra = extra(rt.tokenizer)
     kwargs: dict[str, Any] = (
@@ -115,17 +122,26 @@ def _generate_kwargs(
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     )
     kwargs.update(extra or {})
-    if grammar is not None:
-        processors = rt.transformers.LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
-        processors.append(grammar)
-        kwargs["logits_processor"] = processors
+    if ours:
+        users = list(kwargs.pop("logits_processor", None) or [])
+        # The log-probability recorder and the grammar come before the user's processors, so the
+        # recorder sees the model's scores before anything of ours or theirs changes them.
+        kwargs["logits_processor"] = rt.transformers.LogitsProcessorList([*ours, *users])
     return kwargs
 
 
 def _decode(
-    rt: Runtime, request: GenerationRequest, tokens: list[int], prompt: str, prompt_tokens: int
+    rt: Runtime,
+    request: GenerationRequest,
+    tokens: list[int],
+    prompt: str,
+    prompt_tokens: int,
+    logprobs: list[float] | None = None,
 ) -> GenerationResponse:
-    """One row's answer: text up to the first stop token, thinking split off, usage and finish reason."""
+    """One row's answer: text up to the first stop token, thinking split off, usage, finish reason.
+
+    Detection and pointing also get each kept token's log-probability (``logprobs``: the row's).
+    """
     tokens = tokens[: request.max_tokens]
     stop_ids = set(rt.stop_ids())
     end = next((k for k, t in enumerate(tokens) if t in stop_ids), None)
@@ -139,4 +155,5 @@ def _decode(
         time_offset=time_offset(rt, request),
         usage=Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens),
         finish_reason="stop" if end is not None else "length",
+        logprobs=token_logprobs(rt.tokenizer, kept, logprobs, raw) if logprobs is not None else None,
     )

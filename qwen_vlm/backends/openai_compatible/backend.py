@@ -127,6 +127,11 @@ class OpenAICompatibleBackend:
             info, self._server, self._transport, verify_image_size=verify_image_size
         )
 
+    @property
+    def gives_confidence(self) -> bool:
+        """Whether boxes and points get a confidence here (the server returns token log-probabilities)."""
+        return self._server.logprobs
+
     def __repr__(self) -> str:
         return (
             f"OpenAICompatibleBackend(model={self.info.id!r}, server={self._server.name!r}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import BackendError, ImageResizedError, QwenVLMError, ServerError, TokenLimitError
+from ...logprobs import TokenLogprobs, merge_pieces, pieces_from_bytes
 from ...models import ModelInfo
 from ...results import Usage
 from ...thinking import ThinkingSplitter
@@ -80,6 +81,7 @@ class ResponseReader:
         usage: Usage | None,
         finish: str | None,
         request: GenerationRequest | None,
+        logprobs: TokenLogprobs | None = None,
     ) -> GenerationResponse:
         """The response for a whole answer, streamed or not.
 
@@ -104,6 +106,7 @@ class ResponseReader:
             usage=usage,
             finish_reason=finish,
             error=error,
+            logprobs=logprobs if logprobs is not None and logprobs.text == (content or "") else None,
         )
 
     def completion(
@@ -129,6 +132,7 @@ class ResponseReader:
             usage_of(getattr(completion, "usage", None)),
             getattr(choice, "finish_reason", None),
             request,
+            token_logprobs(_logprob_items(choice)),
         )
 
 
@@ -144,6 +148,7 @@ class StreamReader:
         self.reasoning: list[str] = []
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.tokens: list[Any] = []
 
     def feed(self, chunk: Any) -> list[StreamChunk]:
         """The stream chunks one server chunk holds.
@@ -158,6 +163,7 @@ class StreamReader:
             self.usage = usage_of(chunk.usage)
         out: list[StreamChunk] = []
         for choice in getattr(chunk, "choices", None) or []:
+            self.tokens.extend(_logprob_items(choice))
             delta = getattr(choice, "delta", None)
             reasoning = self.reader.reasoning_of(delta)
             if reasoning:
@@ -202,6 +208,7 @@ class StreamReader:
             self.usage,
             self.finish_reason,
             self.request,
+            token_logprobs(self.tokens),
         )
         return [*stream_chunks(self.splitter.close()), StreamChunk(response=response)]
 
@@ -214,6 +221,31 @@ def _text_of(content: Any) -> str | None:
         parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
         return "".join(p for p in parts if isinstance(p, str))
     return str(content)
+
+
+def _logprob_items(choice: Any) -> list[Any]:
+    """The ``logprobs.content`` entries of a choice (or of a stream chunk's choice), if any."""
+    logprobs = getattr(choice, "logprobs", None)
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    return list(content) if isinstance(content, list) else []
+
+
+def token_logprobs(items: list[Any]) -> TokenLogprobs | None:
+    """Each token's text and log-probability from the server's ``logprobs.content`` (``None``: none).
+
+    A token's ``bytes``, when given, rebuild characters split across tokens; otherwise its ``token``
+    text is used.
+    """
+    if not items:
+        return None
+    try:
+        values = [float(item.logprob) for item in items]
+        raw: list[Any] = [getattr(item, "bytes", None) for item in items]
+        if all(isinstance(b, list) for b in raw):
+            return pieces_from_bytes([(bytes(b), v) for b, v in zip(raw, values, strict=True)])
+        return merge_pieces((str(item.token), v) for item, v in zip(items, values, strict=True))
+    except (AttributeError, TypeError, ValueError):  # a malformed entry: no confidences, not a failure
+        return None
 
 
 def usage_of(usage: Any) -> Usage | None:

@@ -42,6 +42,9 @@ class ServerProfile:
             included: vLLM and SGLang). Elsewhere only ``extract`` sends its schema.
         video_url: Whether a video file or URL goes as one ``video_url`` part (the server samples it, at
             ``mm_processor_kwargs.fps``); elsewhere, and for lists of frames, as timed frames.
+        logprobs: Whether detection and pointing requests ask for each token's log-probability
+            (``logprobs: true``), from which every box and point gets a confidence. OpenRouter passes
+            the field on; providers that do not support it return none (confidences are then ``None``).
     """
 
     name: ServerName
@@ -50,6 +53,7 @@ class ServerProfile:
     privacy: bool = False
     grammar_tasks: bool = False
     video_url: bool = False
+    logprobs: bool = False
 
     def thinking_body(self, enabled: bool) -> dict[str, Any]:
         """The request-body fields that switch reasoning on or off (may be empty)."""
@@ -65,9 +69,16 @@ class ServerProfile:
 
 
 SERVERS: dict[ServerName, ServerProfile] = {
-    "openrouter": ServerProfile("openrouter", "openrouter", ("reasoning", "reasoning_content"), privacy=True),
+    "openrouter": ServerProfile(
+        "openrouter", "openrouter", ("reasoning", "reasoning_content"), privacy=True, logprobs=True
+    ),
     "vllm": ServerProfile(
-        "vllm", "chat_template_kwargs", ("reasoning", "reasoning_content"), grammar_tasks=True, video_url=True
+        "vllm",
+        "chat_template_kwargs",
+        ("reasoning", "reasoning_content"),
+        grammar_tasks=True,
+        video_url=True,
+        logprobs=True,
     ),
     "sglang": ServerProfile(
         "sglang",
@@ -75,6 +86,7 @@ SERVERS: dict[ServerName, ServerProfile] = {
         ("reasoning_content", "reasoning"),
         grammar_tasks=True,
         video_url=True,
+        logprobs=True,
     ),
     # `transformers serve`: ignores response_format (it says so in its log), rejects unknown fields (422).
     "transformers": ServerProfile("transformers", "chat_template_kwargs", ("reasoning_content", "reasoning")),
