@@ -19,6 +19,7 @@ from .errors import (
     BadRequestError,
     BatchError,
     ConfigurationError,
+    DatasetError,
     ImageError,
     ImageResizedError,
     InsufficientCreditsError,
@@ -33,6 +34,7 @@ from .errors import (
     TokenLimitError,
     TruncatedOutputError,
 )
+from .evaluation import Evaluation, evaluate
 from .groups import Images
 from .interop import to_dataframe
 from .models import ModelInfo, list_models
@@ -64,8 +66,10 @@ __all__ = [
     "CallOptions",
     "Classification",
     "ConfigurationError",
+    "DatasetError",
     "Detection",
     "Detections",
+    "Evaluation",
     "Event",
     "Events",
     "Extraction",
@@ -97,6 +101,7 @@ __all__ = [
     "Video",
     "VideoError",
     "__version__",
+    "evaluate",
     "list_models",
     "parse",
     "to_dataframe",

@@ -16,6 +16,7 @@ from ._responses import failed, finish, settle
 from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
 from .errors import ConfigurationError, ImageError
 from .groups import is_single_input
+from .image_refs import ImageRef
 from .models import FAMILIES, Family, ModelInfo
 from .options import (
     check_bool,
@@ -53,6 +54,24 @@ def _for_clip(constraint: Any, clip: Any) -> Any:
     if constraint is None or clip is None or constraint.kind != "events":
         return constraint
     return dataclasses.replace(constraint, duration=clip.duration)
+
+
+def _download(refs: list[ImageRef], members: list[list[ImageRef]], keep_going: bool) -> None:
+    """Read every image's pixels now (URLs downloaded), so a bad one fails before anything is sent.
+
+    Raises:
+        ImageError: For the first unreadable image, unless ``keep_going`` (then it fails that input).
+    """
+    for ref, group in zip(refs, members, strict=True):
+        for member in group if ref.error is None else ():
+            try:
+                member.pil()
+            except ImageError as exc:
+                if not keep_going:
+                    exc.whole_call = True
+                    raise
+                ref.error = exc
+                break
 
 
 def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
@@ -222,16 +241,7 @@ class _ClientCore:
         sampler = getattr(self._backend, "sample_video", None)
         refs, members = prepare_inputs(items, single=single, keep_going=keep_going, sampler=sampler)
         if spec.needs_geometry or not getattr(self._backend, "accepts_urls", False):
-            for ref, group in zip(refs, members, strict=True):
-                for member in group if ref.error is None else ():
-                    try:
-                        member.pil()  # download URLs now, so a bad one fails before anything is sent
-                    except ImageError as exc:
-                        if not keep_going:
-                            exc.whole_call = True
-                            raise
-                        ref.error = exc
-                        break
+            _download(refs, members, keep_going)
         check_inputs(self._backend, spec, refs, members)
         shapes: dict[int, tuple[str, Any, Any]] = {}
         for group in members:

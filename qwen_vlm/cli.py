@@ -7,6 +7,7 @@ Examples::
     qwen-vlm detect photos/*.jpg --classes car --output drawn/          # writes the drawn pictures
     qwen-vlm ask photo.jpg --question "How many cats?" --backend openrouter --model qwen/qwen3.6-27b
     qwen-vlm ocr scan.png --backend openai --base-url http://localhost:8000/v1 --model Qwen/Qwen3-VL-2B
+    qwen-vlm evaluate instances.json --task detect --model Qwen/Qwen3-VL-2B-Instruct --model Qwen/Qwen3.5-2B
 
 Every image argument is checked (the file exists and is an image; a URL is well formed) before a model
 is loaded or anything is sent. Exit status: 0 all images succeeded, 1 an image or request failed,
@@ -214,6 +215,11 @@ def _shell(message: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 a failed image or request, 2 bad usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["evaluate"]:
+        from .evaluation.command import main as evaluate_main
+
+        return evaluate_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         params = _params(args)

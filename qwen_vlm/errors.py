@@ -4,7 +4,8 @@ Every exception the SDK raises on purpose derives from :class:`QwenVLMError`::
 
     QwenVLMError
     ├── ConfigurationError          bad option, unknown/mismatched model, missing API key   (whole call)
-    │   └── MissingDependencyError  an optional extra is not installed (also an ImportError) (whole call)
+    │   ├── MissingDependencyError  an optional extra is not installed (also an ImportError) (whole call)
+    │   └── DatasetError            a labelled dataset cannot be read; names the file and line (whole call)
     ├── ImageError                  an input image cannot be read; ``.index`` names it   (single image)
     ├── OutputParseError            the model's answer could not be parsed                    (per image)
     │   └── TruncatedOutputError    the answer was cut off at ``max_tokens`` before it parsed (per image)
@@ -42,6 +43,7 @@ __all__ = [
     "BadRequestError",
     "BatchError",
     "ConfigurationError",
+    "DatasetError",
     "ImageError",
     "ImageResizedError",
     "InsufficientCreditsError",
@@ -83,6 +85,21 @@ class MissingDependencyError(ConfigurationError, ImportError):
             f"{purpose} needs the '{package}' package, which is not installed. "
             f'Install it with: pip install "qwen-vlm[{extra}]"'
         )
+
+
+class DatasetError(ConfigurationError):
+    """A labelled dataset (for :func:`~qwen_vlm.evaluate`) cannot be read; raised before any model call.
+
+    Attributes:
+        path: The file or folder at fault, when there is one.
+        line: The line (1-based) in that file, when known.
+    """
+
+    def __init__(self, message: str, path: Any = None, line: int | None = None) -> None:
+        where = f"{path}:{line}: " if path is not None and line is not None else f"{path}: " if path else ""
+        super().__init__(f"{where}{message}")
+        self.path = path
+        self.line = line
 
 
 class ImageError(QwenVLMError, ValueError):

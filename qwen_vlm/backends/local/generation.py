@@ -60,8 +60,7 @@ def generate_batch(
     sizes = [(max(w for w, _ in g), max(h for _, h in g)) for g in per_request]  # the largest, for bounds
     grammar = grammars.processor(rt, requests, texts, sizes)
     recorder = LogprobRecorder(rt.torch) if any(r.task in _LOCATING for r in requests) else None
-    ours = [p for p in (recorder, grammar) if p is not None]
-    kwargs = _generate_kwargs(rt, extra, first.temperature, ours)
+    kwargs = _generate_kwargs(rt, extra, first.temperature, recorder, grammar)
     with rt.torch.inference_mode():
         output = rt.model.generate(
             **inputs, max_new_tokens=max(r.max_tokens for r in requests), **kwargs, **(streaming or {})
@@ -111,9 +110,13 @@ def _inputs(
 
 
 def _generate_kwargs(
-    rt: Runtime, extra: GenerateKwargs | None, temperature: float | None, ours: list[Any]
+    rt: Runtime, extra: GenerateKwargs | None, temperature: float | None, recorder: Any, grammar: Any
 ) -> dict[str, Any]:
-    """Sampling settings, the user's extra ``generate`` arguments, and our logits processors (first)."""
+    """Sampling settings, the user's extra ``generate`` arguments, and our logits processors.
+
+    The log-probability recorder comes first, so it sees the model's scores before anything changes
+    them; the grammar comes last, so no processor of the user's can let an invalid token through.
+    """
     if callable(extra):
         extra = extra(rt.tokenizer)
     kwargs: dict[str, Any] = (
@@ -122,11 +125,10 @@ def _generate_kwargs(
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     )
     kwargs.update(extra or {})
-    if ours:
+    if recorder is not None or grammar is not None:
         users = list(kwargs.pop("logits_processor", None) or [])
-        # The log-probability recorder and the grammar come before the user's processors, so the
-        # recorder sees the model's scores before anything of ours or theirs changes them.
-        kwargs["logits_processor"] = rt.transformers.LogitsProcessorList([*ours, *users])
+        ours = [recorder, *users, grammar]
+        kwargs["logits_processor"] = rt.transformers.LogitsProcessorList([p for p in ours if p is not None])
     return kwargs
 
 
