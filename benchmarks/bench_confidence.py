@@ -11,6 +11,7 @@ before confidences existed).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -28,11 +29,11 @@ from qwen_vlm.tiny import build_tiny_checkpoint, scripted
 
 
 def answer(count: int) -> str:
-    boxes = []
-    for k in range(count):
-        box = f"[{10 + 70 * k},{20 + 50 * k},{60 + 70 * k},{90 + 50 * k}]"
-        boxes.append(f'{{"bbox_2d":{box},"label":"{("cat", "dog")[k % 2]}"}}')
-    return "[" + ",".join(boxes) + "]"
+    boxes = [
+        {"bbox_2d": [10 + 70 * k, 20 + 50 * k, 60 + 70 * k, 90 + 50 * k], "label": ("cat", "dog")[k % 2]}
+        for k in range(count)
+    ]
+    return json.dumps(boxes)  # as the grammar writes JSON
 
 
 def run(path: Path, constrained: bool, repeats: int) -> tuple[float, float, int]:

@@ -1,6 +1,6 @@
 """Draw the README's detection picture with the SDK itself (a scripted answer, no model needed).
 
-    python examples/make_readme_picture.py      # writes docs/images/detection.png
+python examples/make_readme_picture.py      # writes docs/images/detection.png
 """
 
 from pathlib import Path

@@ -6,7 +6,9 @@ the label's characters, times the geometric mean of those holding the coordinate
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -167,10 +169,14 @@ def test_arrays_tables_supervision_and_drawing_carry_it() -> None:
 
 # ----------------------------------------------------------------------------------- local backend
 IMG = Image.effect_noise((320, 200), 60).convert("RGB")
+# As the grammar writes JSON (", " and ": " separators), so the scripted answer passes it unchanged.
 ANSWERS = {
-    "qwen3_vl": '[{"bbox_2d":[100,120,500,600],"label":"cat"},{"bbox_2d":[600,100,900,700],"label":"dog"}]',
-    "qwen3_5": '[{"bbox_2d":[100,120,500,600],"label":"cat"},{"bbox_2d":[600,100,900,700],"label":"dog"}]',
-    "qwen2_5_vl": '[{"bbox_2d":[10,20,100,90],"label":"cat"},{"bbox_2d":[120,30,200,100],"label":"dog"}]',
+    family: json.dumps([{"bbox_2d": list(a), "label": "cat"}, {"bbox_2d": list(b), "label": "dog"}])
+    for family, (a, b) in {
+        "qwen3_vl": ((100, 120, 500, 600), (600, 100, 900, 700)),
+        "qwen3_5": ((100, 120, 500, 600), (600, 100, 900, 700)),
+        "qwen2_5_vl": ((10, 20, 100, 90), (120, 30, 200, 100)),
+    }.items()
 }
 
 
@@ -208,14 +214,14 @@ def test_local_confidences_equal_the_definition_on_generates_scores(
         constrained=constrained,
     )  # fmt: skip
     seen = generate_inputs(vlm)
-    result = vlm.detect(IMG, ["cat", "dog"], max_tokens=80)
+    result = vlm.detect(IMG, ["cat", "dog"], max_tokens=120)
     assert result.ok and result.text == answer and len(result) == 2
     tokens = reference_logprobs(vlm, seen, answer)
     assert "".join(t for t, _ in tokens) == answer
-    numbers = [n.strip("[]") for n in answer.replace(":", ",").split(",") if n.strip("[]").isdigit()]
+    numbers = re.findall(r"\d+", answer.replace("bbox_2d", ""))
     expected = [
         by_hand(tokens, "cat", numbers[:4]),
-        by_hand(tokens, "dog", numbers[4:], after=answer.index("},{") + 2),
+        by_hand(tokens, "dog", numbers[4:], after=answer.index("}, {") + 2),
     ]
     assert [d.confidence for d in result] == pytest.approx(expected, rel=1e-4)
     assert all(0.0 <= c <= 1.0 for c in result.confidences) and expected[0] != expected[1]
@@ -230,15 +236,15 @@ def test_every_family_scores_points_and_boxes(checkpoints: dict[str, Path], fami
         answer = "<|object_ref_start|>cat<|object_ref_end|><|box_start|>(100,120),(500,600)<|box_end|>"
         task = "detect"
     else:
-        answer = '[{"point_2d":[40,50],"label":"cat"},{"point_2d":[70,20],"label":"cat"}]'
+        answer = '[{"point_2d": [40, 50], "label": "cat"}, {"point_2d": [70, 20], "label": "cat"}]'
         task = "point"
     vlm = QwenVLM(str(checkpoints[family]), device="cpu", generate_kwargs=scripted(answer))
-    result = vlm.run(task, IMG, classes=["cat"], max_tokens=80)
+    result = vlm.run(task, IMG, classes=["cat"], max_tokens=120)
     assert result.ok and len(result) >= 1
     assert all(c is not None and 0.0 <= c <= 1.0 for c in result.confidences)
     if len(result) > 1:
         assert len(set(result.confidences)) == len(result)
-    streamed = vlm.stream(task, IMG, classes=["cat"], max_tokens=80)
+    streamed = vlm.stream(task, IMG, classes=["cat"], max_tokens=120)
     list(streamed)
     assert streamed.result.confidences == pytest.approx(result.confidences)
 
@@ -249,12 +255,12 @@ def test_min_confidence_and_a_batch_on_the_local_backend(checkpoints: dict[str, 
 
     answer = ANSWERS["qwen3_vl"]
     vlm = QwenVLM(str(checkpoints["qwen3_vl"]), device="cpu", generate_kwargs=scripted(answer))
-    batch = vlm.detect([IMG, IMG.rotate(90, expand=True)], ["cat", "dog"], max_tokens=80)
+    batch = vlm.detect([IMG, IMG.rotate(90, expand=True)], ["cat", "dog"], max_tokens=120)
     assert all(len(r) == 2 and None not in r.confidences for r in batch)
-    single = vlm.detect(IMG, ["cat", "dog"], max_tokens=80)
+    single = vlm.detect(IMG, ["cat", "dog"], max_tokens=120)
     assert single.confidences == pytest.approx(batch[0].confidences, rel=1e-4)  # batched or not
     low, high = sorted(single.confidences)  # type: ignore[type-var]
-    kept = vlm.detect(IMG, ["cat", "dog"], max_tokens=80, min_confidence=(low + high) / 2)
+    kept = vlm.detect(IMG, ["cat", "dog"], max_tokens=120, min_confidence=(low + high) / 2)
     assert len(kept) == 1 and kept.confidences == pytest.approx([high])
     with pytest.raises(ConfigurationError, match="min_confidence applies to detect and point"):
         vlm.caption(IMG, min_confidence=0.5)  # type: ignore[call-arg]
