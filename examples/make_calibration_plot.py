@@ -1,10 +1,12 @@
 """The confidence docs' calibration plot, made honestly on a tiny random-weight checkpoint.
 
-Forty synthetic images, one true box each; the (random) model is made to answer two boxes per image, one
-on the object and one elsewhere, in varying order. Each box's confidence is what the model's own token
-probabilities give it; each is correct when its IoU with the true box is at least 0.5. Random weights know
-nothing, so the plot shows no relation between confidence and correctness — it shows the pipeline works,
-not what a trained model's confidences are worth.
+Forty synthetic (noise) images; the (random) model is made to answer two boxes per image, and for each
+image one of the two, drawn at random, is declared the true one. Each box's confidence is what the model's
+own token probabilities give it; it is correct when its IoU with the image's true box is at least 0.5.
+Random weights know nothing and the truth is drawn independently of the answer, so the plot shows no
+relation between confidence and correctness — it shows the pipeline works, not what a trained model's
+confidences are worth. (Declaring always the same box true would seem to separate them: its digits
+simply get other probabilities than the other box's, whatever the image.)
 
     python examples/make_calibration_plot.py      # writes docs/images/calibration-tiny.png
 """
@@ -23,7 +25,7 @@ from qwen_vlm import QwenVLM
 from qwen_vlm.tiny import build_tiny_checkpoint, scripted
 
 ROOT = Path(__file__).resolve().parent.parent
-TRUE = (200, 200, 500, 600)  # on the 0-1000 grid
+FIRST = (200, 200, 500, 600)  # on the 0-1000 grid
 OTHERS = [(600, 100, 900, 400), (650, 550, 950, 900), (50, 700, 300, 950), (700, 50, 950, 300)]
 
 
@@ -40,14 +42,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_checkpoint(Path(tmp) / "tiny", "qwen3_vl")
         for k, other in enumerate(OTHERS):
-            boxes = [TRUE, other] if k % 2 == 0 else [other, TRUE]
+            boxes = [FIRST, other] if k % 2 == 0 else [other, FIRST]
             answer = json.dumps([{"bbox_2d": list(b), "label": "cat"} for b in boxes])  # as the grammar writes
             vlm = QwenVLM(str(path), device="cpu", generate_kwargs=scripted(answer))
             images = [Image.effect_noise((320, 240), 20 + rng.randrange(80)).convert("RGB") for _ in range(10)]
-            for result in vlm.detect(images, ["cat"], max_tokens=80, progress=False):
+            for result in vlm.detect(images, ["cat"], max_tokens=120, progress=False):
+                truth = rng.choice(boxes)  # drawn independently of the answer
                 for det in result:
                     grid = tuple(v / s * 1000 for v, s in zip(det.xyxy, (320, 240, 320, 240), strict=True))
-                    points.append((det.confidence or 0.0, iou(grid, TRUE) >= 0.5))
+                    points.append((det.confidence or 0.0, iou(grid, truth) >= 0.5))
     figure = Figure(figsize=(5.5, 3.2), dpi=100)
     axes = figure.add_subplot()
     for correct, colour in ((True, "tab:green"), (False, "tab:red")):
