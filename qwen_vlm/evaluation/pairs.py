@@ -77,7 +77,8 @@ def from_pairs(pairs: Sequence[Any], task: str, classes: Sequence[str] | None = 
         classes = list(seen)
     if task != "ocr" and not classes:
         raise DatasetError("the pairs name no class: pass classes=")
-    return LabelledSet(task, tuple(samples), tuple(classes or ()), f"{len(samples)} pairs")
+    noun = "labelled image" if len(samples) == 1 else "labelled images"
+    return LabelledSet(task, tuple(samples), tuple(classes or ()), f"{len(samples)} {noun}")
 
 
 def from_supervision(dataset: Any) -> LabelledSet:
