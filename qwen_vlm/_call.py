@@ -5,7 +5,7 @@ Pure data; :class:`~qwen_vlm._core._ClientCore` fills them in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from .backends import GenerationRequest
@@ -33,6 +33,8 @@ class CallOptions(TypedDict, total=False):
         min_confidence: Detect and point: keep only the objects whose confidence (0 to 1) is at least
             this; objects of unknown confidence are dropped. Refused up front on a server that returns
             no token probabilities.
+        cache: A result store file for this call (a path), or ``False`` to bypass the client's
+            (default: the client's ``cache``).
     """
 
     max_tokens: int
@@ -43,6 +45,7 @@ class CallOptions(TypedDict, total=False):
     constrained: bool
     max_objects: int
     min_confidence: float
+    cache: Any
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class _Settings:
     constrained: bool
     max_objects: int | None
     min_confidence: float | None = None
+    cache: Any = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,17 @@ class _Plan:
     max_tokens: int
     members: list[list[ImageRef]]
     min_confidence: float | None = None
+    #: Results already decided, by input position: from the result store, or parsed as chunks finished.
+    known: dict[int, Any] = field(default_factory=dict)
+    #: The result store this call reads and writes (:class:`~qwen_vlm.store.ResultStore`), or ``None``.
+    store: Any = None
+    #: Called with ``(chunk, responses)`` as each chunk of requests settles (the store's writes), or ``None``.
+    on_settled: Any = None
+
+    @property
+    def label(self) -> str:
+        """The progress bar's description: the method, and how many results came from the store."""
+        return f"{self.spec.method} ({len(self.known)} from store)" if self.known else self.spec.method
 
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))

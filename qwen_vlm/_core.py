@@ -8,6 +8,7 @@ pool vs. asyncio tasks), and the async client's task methods are generated from 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Literal
 
 from ._call import CallOptions, _Plan, _Settings
@@ -27,6 +28,7 @@ from .options import (
     check_str,
     check_url,
 )
+from .store import ResultStore, StoredCall
 from .tasks import (
     THINKING_MAX_TOKENS,
     build_constraint,
@@ -54,6 +56,25 @@ def _for_clip(constraint: Any, clip: Any) -> Any:
     if constraint is None or clip is None or constraint.kind != "events":
         return constraint
     return dataclasses.replace(constraint, duration=clip.duration)
+
+
+_STORES: dict[str, ResultStore] = {}
+
+
+def _open_store(cache: Any) -> ResultStore:
+    """The store at a path (one per file in this process), checked to be a result store.
+
+    Raises:
+        ConfigurationError: For a value that is not a path.
+        StoreError: For a file that is not a result store (never overwritten).
+    """
+    if isinstance(cache, ResultStore):
+        return cache
+    path = check_path_or_str("cache", cache, optional=False)
+    key = os.path.abspath(os.path.expanduser(str(path)))
+    if key not in _STORES:
+        _STORES[key] = ResultStore(key)
+    return _STORES[key]
 
 
 def _download(refs: list[ImageRef], members: list[list[ImageRef]], keep_going: bool) -> None:
@@ -101,10 +122,14 @@ class _ClientCore:
         family: Family | None = None,
         max_tokens: int | None = None,
         constrained: bool = True,
+        cache: str | os.PathLike[str] | None = None,
+        cache_sampled: bool = False,
         **backend_options: Any,
     ) -> None:
         self._default_max_tokens = check_int("max_tokens", max_tokens)
         self._constrained = bool(check_bool("constrained", constrained, optional=False))
+        self._cache_sampled = bool(check_bool("cache_sampled", cache_sampled, optional=False))
+        self._store = _open_store(cache) if cache is not None else None
         model = check_path_or_str("model", model)
         check_choice("family", family, tuple(FAMILIES))
         check_choice("privacy", privacy, ("allow", "deny", "zdr"))
@@ -179,6 +204,9 @@ class _ClientCore:
         constrained = check_bool("constrained", options.get("constrained"))
         max_objects = check_int("max_objects", options.get("max_objects"))
         min_confidence = check_number("min_confidence", options.get("min_confidence"), maximum=1.0)
+        cache = options.get("cache")
+        if cache is not None and cache is not False:
+            cache = _open_store(cache)
         spec = resolve_task(task)
         for name, value in (("max_objects", max_objects), ("min_confidence", min_confidence)):
             if value is not None and spec.name not in ("object-detection", "point"):
@@ -217,6 +245,7 @@ class _ClientCore:
             constrained,
             max_objects,
             min_confidence,
+            self._store if cache is None else (cache or None),
         )
 
     def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
@@ -291,6 +320,7 @@ class _ClientCore:
             budget,
             members,
             settings.min_confidence,
+            store=settings.cache,
         )
 
     def _stream_args(self, image: Any, params: dict[str, Any]) -> tuple[dict[str, Any], CallOptions]:
@@ -321,6 +351,17 @@ class _ClientCore:
         if stream is None:
             raise _cannot_stream(self._backend)
         return stream
+
+    @property
+    def store(self) -> ResultStore | None:
+        """The client's result store (``cache=``), or ``None``."""
+        return self._store
+
+    def _stored(self, plan: _Plan) -> StoredCall | None:
+        """The call's stored results found and its plan reduced to the rest (``None`` without a store)."""
+        if plan.store is None or not plan.requests:
+            return None
+        return StoredCall(plan.store, plan, self._backend, self._cache_sampled)
 
     # ------------------------------------------------------------------ results
     _settle = staticmethod(settle)

@@ -113,6 +113,9 @@ def finish(info: ModelInfo, plan: _Plan, responses: list[GenerationResponse]) ->
     by_position = dict(zip(plan.positions, responses, strict=True))
     results: list[Result] = []
     for i, ref in enumerate(plan.refs):
+        if i in plan.known:  # from the result store, or parsed when its chunk finished
+            results.append(plan.known[i])
+            continue
         response = by_position.get(i)
         if response is None:  # unreadable input: nothing was sent
             response = GenerationResponse(text="", error=ref.error or ImageError("not read", ref.index))

@@ -23,11 +23,13 @@ def execute_in_threads(
     """Run every chunk of ``plan`` (``backend.max_concurrency`` at a time); one response per request.
 
     A whole-call error (bad key, no credits...) stops the rest and is raised; anything else is settled
-    onto the chunk's requests by ``settle``.
+    onto the chunk's requests by ``settle``. ``plan.on_settled(chunk, responses)`` runs as each chunk
+    finishes (the result store writes its results there, durably, before the call moves on).
     """
+    on_settled = plan.on_settled
     chunks = plan.chunks(backend.max_batch_size)
     responses: list[GenerationResponse | None] = [None] * len(plan.requests)
-    bar = progress_bar(len(plan.requests), plan.progress, plan.spec.method)
+    bar = progress_bar(len(plan.requests), plan.progress, plan.label)
 
     def run(chunk: list[int]) -> None:
         batch = [plan.requests[i] for i in chunk]
@@ -37,6 +39,8 @@ def execute_in_threads(
         except Exception as exc:
             outcome = exc
         out = settle(batch, outcome)
+        if on_settled is not None:
+            on_settled(chunk, out)
         for i, response in zip(chunk, out, strict=True):
             responses[i] = response
         if bar is not None:

@@ -13,11 +13,11 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
+from ._aio import execute_in_tasks
 from ._call import CallOptions, _Plan
 from ._core import ImageBatch, _ClientCore, _schema_param
 from .backends import GenerationRequest, GenerationResponse, StreamChunk
 from .images import ImageInput
-from .progress import progress_bar
 from .results import (
     Classification,
     Detections,
@@ -42,46 +42,19 @@ class AsyncQwenVLM(_ClientCore):
         >>> results = await vlm.detect(images, ["car"])                              # doctest: +SKIP
     """
 
-    async def _execute(self, plan: _Plan) -> list[GenerationResponse]:
-        import asyncio
-
-        backend = self._backend
-        chunks = plan.chunks(backend.max_batch_size)
-        semaphore = asyncio.Semaphore(max(1, backend.max_concurrency))
-        bar = progress_bar(len(plan.requests), plan.progress, plan.spec.method)
-
-        async def run(chunk: list[int]) -> list[GenerationResponse]:
-            batch = [plan.requests[i] for i in chunk]
-            outcome: list[GenerationResponse] | BaseException
-            async with semaphore:
-                try:
-                    outcome = await backend.agenerate(batch)
-                except Exception as exc:
-                    outcome = exc
-            out = self._settle(batch, outcome)
-            if bar is not None:
-                bar.update(len(chunk))
-            return out
-
-        tasks = [asyncio.ensure_future(run(chunk)) for chunk in chunks]
-        try:
-            outs = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        return [response for out in outs for response in out]
-
     async def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         import asyncio
 
         plan = await asyncio.to_thread(self._plan, task, images, params, options)
         if not plan.refs:
             return []
+        stored = await asyncio.to_thread(self._stored, plan)
+        if stored is not None:
+            plan = stored.plan
         return self._finish(plan, await self._execute(plan))
+
+    async def _execute(self, plan: _Plan) -> list[GenerationResponse]:
+        return await execute_in_tasks(self._backend, plan, self._settle)
 
     # <twin:begin> generated from client.py by scripts/generate_async_client.py: do not edit
     @overload

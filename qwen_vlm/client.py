@@ -70,14 +70,17 @@ class QwenVLM(_ClientCore):
         Detections([Detection('cat', xyxy=(12.0, 40.5, 310.2, 398.0))])
     """
 
-    def _execute(self, plan: _Plan) -> list[GenerationResponse]:
-        return execute_in_threads(self._backend, plan, self._settle, self._failed)
-
     def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         plan = self._plan(task, images, params, options)
         if not plan.refs:
             return []
+        stored = self._stored(plan)
+        if stored is not None:
+            plan = stored.plan
         return self._finish(plan, self._execute(plan))
+
+    def _execute(self, plan: _Plan) -> list[GenerationResponse]:
+        return execute_in_threads(self._backend, plan, self._settle, self._failed)
 
     # ------------------------------------------------------------------ tasks
     # <twin:begin> The async client's task methods are generated from the lines up to <twin:end>

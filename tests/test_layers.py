@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("drawing", ("draw",)),
     ("results", ("results",)),
     ("tasks and backends", ("tasks", "backends")),
-    ("engine", ("_call", "_inputs", "_responses", "_core", "_threads", "streaming")),
+    ("engine", ("_call", "_inputs", "_responses", "store", "_core", "_threads", "_aio", "streaming")),
     ("clients", ("client", "async_client")),
     ("edges", ("interop", "evaluation", "cli", "integrations", "testing", "tiny", "__init__", "__main__")),
 ]

@@ -74,11 +74,12 @@ def test_200_images_on_a_tiny_checkpoint(local_ray: None, tmp_path: Path) -> Non
         assert row["path"] == str(tmp_path / f"img{k}.png")  # the input columns are kept
         if k in missing:
             assert row["error_type"] == "ImageError" and "file not found" in row["error"]
-            assert row["boxes"] == []
+            assert row["boxes"] == [] and row["confidences"] == []
             continue
         w, h = size_of(k)
         assert row["error"] is None and row["labels"] == ["cat"]
         assert row["boxes"] == [pytest.approx([w / 4, h / 4, 3 * w / 4, 3 * h / 4])]  # this image's own size
+        assert len(row["confidences"]) == 1 and 0.0 <= row["confidences"][0] <= 1.0  # from the tokens' scores
         assert row["finish_reason"] in ("stop", "length") and row["prompt_tokens"] > 0
 
 

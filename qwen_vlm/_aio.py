@@ -1,0 +1,56 @@
+"""The async client's executor: a plan's chunks as asyncio tasks, ``max_concurrency`` at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ._call import _Plan
+from .backends import Backend, GenerationRequest, GenerationResponse
+from .progress import progress_bar
+
+__all__ = ["execute_in_tasks"]
+
+
+async def execute_in_tasks(
+    backend: Backend,
+    plan: _Plan,
+    settle: Callable[[list[GenerationRequest], Any], list[GenerationResponse]],
+) -> list[GenerationResponse]:
+    """Run every chunk of ``plan`` as asyncio tasks (``backend.max_concurrency`` at a time).
+
+    As :func:`~qwen_vlm._threads.execute_in_threads`; ``plan.on_settled`` runs in a worker thread, off
+    the event loop (the result store's durable writes).
+    """
+    on_settled = plan.on_settled
+    chunks = plan.chunks(backend.max_batch_size)
+    semaphore = asyncio.Semaphore(max(1, backend.max_concurrency))
+    bar = progress_bar(len(plan.requests), plan.progress, plan.label)
+
+    async def run(chunk: list[int]) -> list[GenerationResponse]:
+        batch = [plan.requests[i] for i in chunk]
+        outcome: list[GenerationResponse] | BaseException
+        async with semaphore:
+            try:
+                outcome = await backend.agenerate(batch)
+            except Exception as exc:
+                outcome = exc
+        out = settle(batch, outcome)
+        if on_settled is not None:  # the result store writes this chunk's results (off the loop)
+            await asyncio.to_thread(on_settled, chunk, out)
+        if bar is not None:
+            bar.update(len(chunk))
+        return out
+
+    tasks = [asyncio.ensure_future(run(chunk)) for chunk in chunks]
+    try:
+        outs = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return [response for out in outs for response in out]

@@ -1,0 +1,123 @@
+"""Results as JSON and back, exactly: every field of every result class, nested ones included.
+
+JSON (not pickle): a store is data, never code, so opening someone else's file cannot run anything. A
+result comes back equal to the original (``==``); its ``exception`` is rebuilt as the same error type
+with the same message, and ``source`` is set by the caller to the input of the call that found it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from .. import errors
+from ..results import (
+    Classification,
+    Detection,
+    Detections,
+    Event,
+    Events,
+    Extraction,
+    MultiLabelClassification,
+    Point,
+    Points,
+    Result,
+    TextRegion,
+    TextResult,
+    Usage,
+)
+
+__all__ = ["decode", "encode"]
+
+RESULT_CLASSES: dict[str, type[Result]] = {
+    cls.__name__: cls
+    for cls in (TextResult, Classification, MultiLabelClassification, Detections, Points, Events, Extraction)
+}
+_NESTED = {cls.__name__: cls for cls in (Detection, Point, Event, TextRegion, Usage)}
+_SKIPPED = ("exception", "source")
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name not in _SKIPPED
+        }
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def encode(result: Result) -> str:
+    """The result as a JSON document (``type``, ``fields``, and the error's type when it failed)."""
+    exception = result.exception
+    document = {
+        "type": type(result).__name__,
+        "fields": _plain(result),
+        "error_type": type(exception).__name__ if exception is not None else None,
+    }
+    return json.dumps(document, ensure_ascii=False, allow_nan=False)
+
+
+@lru_cache(maxsize=64)
+def _hints(cls: type) -> dict[str, Any]:
+    # Names the result modules import only for type checking.
+    return typing.get_type_hints(cls, localns={"QwenVLMError": errors.QwenVLMError})
+
+
+def _build(kind: Any, value: Any) -> Any:
+    """``value`` (plain JSON) as the type ``kind`` says: dataclasses, tuples, optionals, mappings."""
+    if value is None:
+        return None
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _build(options[0], value) if len(options) == 1 else value
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], v) for v in value)
+        return tuple(_build(a, v) for a, v in zip(args, value, strict=True)) if args else tuple(value)
+    name = getattr(kind, "__name__", "")
+    if name in _NESTED:
+        return _fields(_NESTED[name], value)
+    return value
+
+
+def _fields(cls: type, data: Mapping[str, Any]) -> Any:
+    hints = _hints(cls)
+    kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
+    return cls(**kwargs)
+
+
+def decode(text: str, schema: Any = None) -> Result:
+    """A result from :func:`encode`'s JSON (``schema``: a pydantic model to validate extracted data into).
+
+    Raises:
+        ValueError: For a document that is not an encoded result.
+    """
+    document = json.loads(text)
+    cls = RESULT_CLASSES.get(str(document.get("type"))) if isinstance(document, dict) else None
+    if cls is None:
+        raise ValueError("not an encoded qwen_vlm result")
+    result: Result = _fields(cls, document["fields"])
+    if isinstance(result, Extraction) and result.data is not None and hasattr(schema, "model_validate"):
+        result = dataclasses.replace(result, data=schema.model_validate(result.data))
+    if result.error is not None:
+        error_class = getattr(errors, str(document.get("error_type")), None)
+        if isinstance(error_class, type) and issubclass(error_class, errors.OutputParseError):
+            exception: errors.QwenVLMError = error_class(result.error, result.text)
+        else:
+            exception = errors.OutputParseError(result.error, result.text)
+        result = dataclasses.replace(result, exception=exception)
+    return result

@@ -1,0 +1,96 @@
+"""What decides an answer, as one content hash.
+
+The image's pixels, the task, the prompt, the model, the backend and server, thinking, grammar and
+sampling settings. Two calls with the same key would send the same request to the same model, so the
+second may be answered from the store. Anything that could change the answer is in the key; nothing
+that cannot (the image's file name, the order in a batch, progress bars) is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..backends import GenerationRequest
+
+__all__ = ["KEY_VERSION", "backend_identity", "image_digest", "request_key"]
+
+#: Bumped whenever what goes into a key (or how results are encoded) changes: old entries then miss.
+KEY_VERSION = 1
+
+
+def image_digest(image: Any) -> str:
+    """SHA-256 of an image's pixels, size and mode (not its file: a re-encoded copy hits too)."""
+    digest = hashlib.sha256(f"{image.mode}|{image.size}|".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def _ref_digest(ref: Any) -> str:
+    """An input image's digest; an undownloaded URL is keyed by the URL itself."""
+    if ref.url is not None and not ref.loaded:
+        return f"url:{ref.url}"
+    return image_digest(ref.pil())
+
+
+def _video_digest(clip: Any) -> str:
+    digest = hashlib.sha256(json.dumps([clip.timestamps, clip.fps, clip.duration, clip.source]).encode())
+    for frame in clip.frames:
+        digest.update(image_digest(frame).encode())
+    return digest.hexdigest()
+
+
+def backend_identity(backend: Any) -> dict[str, Any]:
+    """What about the backend decides answers: its kind, model and server (``store_identity()`` if any)."""
+    identity = getattr(backend, "store_identity", None)
+    described = identity() if callable(identity) else {}
+    return {"backend": type(backend).__name__, "model": backend.info.id, **described}
+
+
+def _constraint(request: GenerationRequest) -> Any:
+    constraint = request.constraint
+    return None if constraint is None else constraint.json_schema()
+
+
+def request_key(
+    request: GenerationRequest, params: dict[str, Any], backend: dict[str, Any], extra: dict[str, Any]
+) -> str:
+    """The content hash of one request: images, prompt and every setting that shapes the answer.
+
+    Args:
+        request: The request as it would be sent.
+        params: The task's checked parameters (classes, schema...).
+        backend: :func:`backend_identity` of the backend.
+        extra: Post-processing settings that change the result (``min_confidence``).
+    """
+    images = (
+        [_video_digest(request.video)]
+        if request.video is not None
+        else [_ref_digest(r) for r in request.images]
+    )
+    described = {
+        "version": KEY_VERSION,
+        "images": images,
+        "task": request.task,
+        "prompt": request.prompt,
+        "params": params,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature or None,
+        "thinking": request.enable_thinking,
+        "json_schema": request.json_schema,
+        "constraint": _constraint(request),
+        "classes": request.classes,
+        "backend": backend,
+        "extra": extra,
+    }
+    text = json.dumps(described, sort_keys=True, default=_json_default, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "model_json_schema"):  # a pydantic model class given as schema
+        return {"pydantic": value.__qualname__, "schema": value.model_json_schema()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return repr(value)
