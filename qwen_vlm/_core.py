@@ -245,7 +245,7 @@ class _ClientCore:
             constrained,
             max_objects,
             min_confidence,
-            self._store if cache is None else (cache or None),
+            self._store if cache is None else (None if cache is False else cache),
         )
 
     def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:

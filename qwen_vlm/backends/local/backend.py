@@ -122,6 +122,18 @@ class LocalBackend:
             f"device={self._device!r}, {state})"
         )
 
+    def store_identity(self) -> dict[str, Any]:
+        """What decides this backend's answers, for result-store keys: checkpoint, adapter, dtype, pixels."""
+        options = self._load_options
+        return {
+            "checkpoint": self._model_id,
+            "revision": options["revision"],
+            "adapter": options["adapter"],
+            "dtype": self._dtype,
+            "pixels": list(self._pixels),
+            "generate_kwargs": _describe(self._generate_kwargs),
+        }
+
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
         """Load the processor and the weights (done at construction unless ``lazy=True``)."""
@@ -250,6 +262,19 @@ class LocalBackend:
             self.prefix_cache.clear()
             if self._device and str(self._device).startswith("cuda"):
                 self._torch.cuda.empty_cache()
+
+
+def _describe(value: Any) -> Any:
+    """A stable description of ``generate_kwargs`` (no memory addresses): names and plain values."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _describe(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_describe(v) for v in value]
+    cells = [c.cell_contents for c in getattr(value, "__closure__", None) or ()]
+    plain = [c for c in cells if isinstance(c, (str, int, float, bool))]
+    return {"type": getattr(value, "__qualname__", type(value).__qualname__), "values": plain}
 
 
 def _check_options(options: dict[str, Any]) -> tuple[str, str | None]:

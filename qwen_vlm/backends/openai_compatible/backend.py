@@ -127,6 +127,14 @@ class OpenAICompatibleBackend:
             info, self._server, self._transport, verify_image_size=verify_image_size
         )
 
+    def store_identity(self) -> dict[str, Any]:
+        """What about this backend decides answers, for result-store keys (never the key)."""
+        return {
+            "server": self._server.name,
+            "base_url": self._base_url,
+            "pixels": [self._requests.min_pixels, self._requests.max_pixels],
+        }
+
     @property
     def gives_confidence(self) -> bool:
         """Whether boxes and points get a confidence here (the server returns token log-probabilities)."""
