@@ -14,7 +14,7 @@ from typing import Any, Literal
 from ._call import CallOptions, _Plan, _Settings
 from ._inputs import check_inputs, prepare_inputs
 from ._responses import failed, finish, settle
-from .backends import Backend, GenerationRequest, GenerationResponse, create_backend
+from .backends import Backend, GenerationRequest, GenerationResponse, StreamChunk, create_backend
 from .errors import ConfigurationError, ImageError
 from .groups import is_single_input
 from .image_refs import ImageRef
@@ -362,6 +362,27 @@ class _ClientCore:
         if plan.store is None or not plan.requests:
             return None
         return StoredCall(plan.store, plan, self._backend, self._cache_sampled)
+
+    def _stream_stored(self, plan: _Plan) -> tuple[_Plan, list[StreamChunk] | None]:
+        """A streamed call through the store: the stored answer replayed as chunks, or ``None`` to send.
+
+        Returns the plan to finish with (its store writes the streamed result when it ends).
+        """
+        stored = self._stored(plan)
+        if stored is None:
+            return plan, None
+        if not stored.plan.known:
+            return stored.plan, None
+        result = stored.plan.known[min(stored.plan.known)]
+        replay = [StreamChunk(thinking=result.thinking)] if result.thinking else []
+        replay += [StreamChunk(text=result.text), StreamChunk(response=GenerationResponse(text=result.text))]
+        return stored.plan, replay
+
+    def _finish_stream(self, plan: _Plan, response: GenerationResponse) -> Any:
+        """A streamed call's result: stored first when the call has a store and it was sent."""
+        if plan.requests and plan.on_settled is not None:
+            plan.on_settled([0], [response])
+        return self._finish(plan, [response] if plan.requests else [])
 
     # ------------------------------------------------------------------ results
     _settle = staticmethod(settle)

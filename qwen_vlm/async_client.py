@@ -321,7 +321,12 @@ class AsyncQwenVLM(_ClientCore):
 
         async def chunks() -> AsyncIterator[StreamChunk]:
             plan, request = await asyncio.to_thread(self._stream_plan, task, image, dict(params))
+            plan, replay = await asyncio.to_thread(self._stream_stored, plan)
             holder["plan"] = plan
+            if replay is not None:  # answered from the result store
+                for chunk in replay:
+                    yield chunk
+                return
             astream = getattr(self._backend, "astream", None)
             source: AsyncGenerator[StreamChunk, None] = (
                 astream(request) if astream is not None else _in_thread(self._streamer(), request)
@@ -332,7 +337,7 @@ class AsyncQwenVLM(_ClientCore):
             finally:
                 await source.aclose()
 
-        return AsyncStream(chunks(), lambda response: self._finish(holder["plan"], [response]))
+        return AsyncStream(chunks(), lambda response: self._finish_stream(holder["plan"], response))
 
     async def aclose(self) -> None:
         """Release the backend's resources."""

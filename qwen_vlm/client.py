@@ -358,8 +358,9 @@ class QwenVLM(_ClientCore):
             ...             print(event.delta, end="", flush=True)
         """
         plan, request = self._stream_plan(task, image, params)
-        chunks = self._streamer()(request)
-        return Stream(chunks, lambda response: self._finish(plan, [response]))
+        plan, replay = self._stream_stored(plan)
+        chunks = iter(replay) if replay is not None else self._streamer()(request)
+        return Stream(chunks, lambda response: self._finish_stream(plan, response))
 
     def close(self) -> None:
         """Release the backend's resources."""

@@ -312,4 +312,19 @@ def test_a_local_run_killed_mid_batch_resumes(tmp_path: Path, checkpoints: dict[
     clean_log = str(tmp_path / "clean.log")
     subprocess.run([*args, "", str(count), clean_log], env=env, timeout=600, check=True)
     clean = Path(clean_log + ".done").read_text().splitlines()
-    assert [json.loads(line) for line in resumed] == [json.loads(line) for line in clean]  # as if never killed
+    assert [json.loads(line) for line in resumed] == [
+        json.loads(line) for line in clean
+    ]  # as if never killed
+
+
+def test_a_streamed_answer_is_stored_and_replayed(tmp_path: Path) -> None:
+    image = pictures(1)[0]
+    vlm, backend = client(tmp_path, answer="a red square")
+    first = vlm.stream("caption", image)
+    assert "".join(e.delta for e in first if e.kind == "text") == "a red square"
+    again, backend2 = client(tmp_path, answer="never sent")
+    second = again.stream("caption", image)
+    assert "".join(e.delta for e in second if e.kind == "text") == "a red square"
+    assert second.result == first.result and second.result.source is image and len(backend2.requests) == 0
+    assert again.caption(image) == first.result  # a stream and a call share their answers
+    assert len(backend.requests) == 1 and len(backend2.requests) == 0
