@@ -35,6 +35,7 @@ from .errors import (
     TruncatedOutputError,
 )
 from .evaluation import Evaluation, evaluate
+from .exporting import ExportReport, export, to_detection_dataset
 from .groups import Images
 from .interop import to_dataframe
 from .models import ModelInfo, list_models
@@ -72,6 +73,7 @@ __all__ = [
     "Evaluation",
     "Event",
     "Events",
+    "ExportReport",
     "Extraction",
     "GenerationRequest",
     "GenerationResponse",
@@ -102,7 +104,9 @@ __all__ = [
     "VideoError",
     "__version__",
     "evaluate",
+    "export",
     "list_models",
     "parse",
     "to_dataframe",
+    "to_detection_dataset",
 ]

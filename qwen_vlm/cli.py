@@ -7,6 +7,7 @@ Examples::
     qwen-vlm detect photos/*.jpg --classes car --output drawn/          # writes the drawn pictures
     qwen-vlm ask photo.jpg --question "How many cats?" --backend openrouter --model qwen/qwen3.6-27b
     qwen-vlm ocr scan.png --backend openai --base-url http://localhost:8000/v1 --model Qwen/Qwen3-VL-2B
+    qwen-vlm detect photos/ --classes cat,dog --export coco --output dataset/ --cache run.db
     qwen-vlm evaluate instances.json --task detect --model Qwen/Qwen3-VL-2B-Instruct --model Qwen/Qwen3.5-2B
 
 Every image argument is checked (the file exists and is an image; a URL is well formed) before a model
@@ -107,9 +108,38 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         default=None,
         metavar="DIR",
-        help="write drawn results (detect, point, ocr) as PNGs to DIR",
+        help="write drawn results (detect, point, ocr) as PNGs to DIR (or the --export dataset)",
+    )
+    out.add_argument(
+        "--export",
+        default=None,
+        choices=("coco", "yolo", "voc", "folders", "csv"),
+        help="write the results as a dataset to --output DIR (detect: coco/yolo/voc; classify: folders/csv)",
+    )
+    out.add_argument(
+        "--cache",
+        default=None,
+        metavar="PATH",
+        help="a result store file: finished results are kept; a run again sends only what is missing",
     )
     return p
+
+
+def _expand(images: Sequence[str]) -> list[str]:
+    """Image arguments with every folder replaced by the image files in it (sorted)."""
+    from .evaluation.datasets import IMAGE_SUFFIXES
+
+    out: list[str] = []
+    for item in images:
+        folder = Path(item).expanduser()
+        if not item.startswith(("http://", "https://")) and folder.is_dir():
+            found = sorted(str(f) for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ConfigurationError(f"folder {item!r} holds no image files")
+            out.extend(found)
+        else:
+            out.append(item)
+    return out
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
@@ -223,7 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         params = _params(args)
+        args.images = _expand(args.images)
         _check_images(args.images)  # before any model load or request
+        if args.export and not args.output:
+            raise ConfigurationError("--export needs --output DIR, the folder to write the dataset to")
         folder = Path(args.output) if args.output else None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -240,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_url=args.base_url,
             family=args.family,
             constrained=args.constrained,
+            cache=args.cache,
             **options,
         )
         single = len(args.images) == 1 or args.together
@@ -264,11 +298,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [" + ".join(args.images)] if args.together else args.images
     for index, (name, result) in enumerate(zip(names, results, strict=True)):
         _show(result, name, args.json)
-        if folder is not None:
+        if folder is not None and not args.export:
             saved = _save_drawing(result, name, index, folder)
             if saved is not None and not args.json:
                 print(f"(drawn: {saved})")
+    if args.export and folder is not None:
+        return _export(results, folder, args.export)
     return 0 if all(r.ok for r in results) else 1
+
+
+def _export(results: list[Result], folder: Path, format: str) -> int:
+    from .exporting import export
+
+    try:
+        report = export(results, folder, format)  # type: ignore[arg-type]
+    except ConfigurationError as exc:
+        print(f"qwen-vlm: {_shell(str(exc))}", file=sys.stderr)
+        return 2
+    failed = len(report.failed)
+    print(f"(exported {report.exported} images as {format} to {folder}; {failed} failed, see report.json)")
+    return 0 if not report.failed else 1
 
 
 def run() -> None:

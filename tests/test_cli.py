@@ -169,3 +169,40 @@ def test_videos_and_groups_from_the_command_line(capsys: pytest.CaptureFixture[s
         assert sum(p["type"] == "image_url" for p in server.requests[-1]["messages"][0]["content"]) == 2
     code, _, err = run(capsys, "caption", str(tmp_path / "gone.mp4"))
     assert code == 2 and "not found" in err
+
+
+def test_a_folder_detected_exported_and_resumed_from_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("supervision")
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in range(3):
+        Image.new("RGB", (120 + k, 80), (k * 60, 20, 90)).save(folder / f"p{k}.png")
+    (folder / "notes.txt").write_text("not an image: skipped")
+    with chat_server() as server:
+        server.script = lambda n, body: Reply(
+            body=completion('[{"bbox_2d": [100, 100, 600, 700], "label": "cat"}]')
+        )
+        common = ["--backend", "openai", "--base-url", server.url, "--model", "Qwen/Qwen3-VL-8B-Instruct"]
+        args = [
+            "detect",
+            str(folder),
+            "--classes",
+            "cat,dog",
+            "--export",
+            "coco",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+        code, out, _ = run(capsys, *args, "--cache", str(tmp_path / "run.db"), *common)
+        assert code == 0 and "exported 3 images as coco" in out and len(server.requests) == 3
+        data = json.loads((tmp_path / "out" / "annotations.json").read_text())
+        assert len(data["images"]) == 3 and len(data["annotations"]) == 3
+        assert [c["name"] for c in data["categories"]] == ["cat", "dog"]
+        code, out, _ = run(capsys, *args, "--cache", str(tmp_path / "run.db"), *common)
+        assert code == 0 and len(server.requests) == 3  # the second run comes from the cache
+        code, _, err = run(capsys, "detect", str(folder), "--export", "coco", *common)
+        assert code == 2 and "--export needs --output" in err
