@@ -29,19 +29,28 @@ async def execute_in_tasks(
     bar = progress_bar(len(plan.requests), plan.progress, plan.label)
 
     async def run(chunk: list[int]) -> list[GenerationResponse]:
-        batch = [plan.requests[i] for i in chunk]
-        outcome: list[GenerationResponse] | BaseException
-        async with semaphore:
-            try:
-                outcome = await backend.agenerate(batch)
-            except Exception as exc:
-                outcome = exc
-        out = settle(batch, outcome)
-        if on_settled is not None:  # the result store writes this chunk's results (off the loop)
-            await asyncio.to_thread(on_settled, chunk, out)
+        answered: set[int] = set()
+        if plan.before_send is not None:  # the result store's lookup (hashing pixels: off the loop)
+            answered = await asyncio.to_thread(plan.before_send, chunk)
+        send = [i for i in chunk if i not in answered]
+        by_index = {i: GenerationResponse(text="") for i in answered}  # results already in plan.known
+        if send:
+            batch = [plan.requests[i] for i in send]
+            outcome: list[GenerationResponse] | BaseException
+            async with semaphore:
+                try:
+                    outcome = await backend.agenerate(batch)
+                except Exception as exc:
+                    outcome = exc
+            out = settle(batch, outcome)
+            if on_settled is not None:  # the result store writes this chunk's results (off the loop)
+                await asyncio.to_thread(on_settled, send, out)
+            by_index.update(zip(send, out, strict=True))
         if bar is not None:
+            if answered:
+                bar.set_description(plan.label, refresh=False)
             bar.update(len(chunk))
-        return out
+        return [by_index[i] for i in chunk]
 
     tasks = [asyncio.ensure_future(run(chunk)) for chunk in chunks]
     try:

@@ -93,6 +93,9 @@ class _Plan:
     store: Any = None
     #: Called with ``(chunk, responses)`` as each chunk of requests settles (the store's writes), or ``None``.
     on_settled: Any = None
+    #: Called with a chunk just before it is sent; returns the requests answered without sending
+    #: (the store's hits, whose results it puts in ``known``), or ``None``.
+    before_send: Any = None
 
     @property
     def label(self) -> str:

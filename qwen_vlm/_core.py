@@ -371,18 +371,18 @@ class _ClientCore:
         stored = self._stored(plan)
         if stored is None:
             return plan, None
-        if not stored.plan.known:
+        if not stored.lookup([0]):
             return stored.plan, None
-        result = stored.plan.known[min(stored.plan.known)]
+        result = stored.plan.known[stored.plan.positions[0]]
         replay = [StreamChunk(thinking=result.thinking)] if result.thinking else []
         replay += [StreamChunk(text=result.text), StreamChunk(response=GenerationResponse(text=result.text))]
-        return stored.plan, replay
+        return dataclasses.replace(stored.plan, on_settled=None), replay
 
     def _finish_stream(self, plan: _Plan, response: GenerationResponse) -> Any:
         """A streamed call's result: stored first when the call has a store and it was sent."""
-        if plan.requests and plan.on_settled is not None:
+        if plan.on_settled is not None:
             plan.on_settled([0], [response])
-        return self._finish(plan, [response] if plan.requests else [])
+        return self._finish(plan, [response])
 
     # ------------------------------------------------------------------ results
     _settle = staticmethod(settle)

@@ -32,18 +32,25 @@ def execute_in_threads(
     bar = progress_bar(len(plan.requests), plan.progress, plan.label)
 
     def run(chunk: list[int]) -> None:
-        batch = [plan.requests[i] for i in chunk]
-        outcome: list[GenerationResponse] | BaseException
-        try:
-            outcome = backend.generate(batch)
-        except Exception as exc:
-            outcome = exc
-        out = settle(batch, outcome)
-        if on_settled is not None:
-            on_settled(chunk, out)
-        for i, response in zip(chunk, out, strict=True):
-            responses[i] = response
+        answered = plan.before_send(chunk) if plan.before_send is not None else set()
+        send = [i for i in chunk if i not in answered]
+        for i in answered:
+            responses[i] = GenerationResponse(text="")  # its result is already in plan.known
+        if send:
+            batch = [plan.requests[i] for i in send]
+            outcome: list[GenerationResponse] | BaseException
+            try:
+                outcome = backend.generate(batch)
+            except Exception as exc:
+                outcome = exc
+            out = settle(batch, outcome)
+            if on_settled is not None:
+                on_settled(send, out)
+            for i, response in zip(send, out, strict=True):
+                responses[i] = response
         if bar is not None:
+            if answered:
+                bar.set_description(plan.label, refresh=False)
             bar.update(len(chunk))
 
     try:

@@ -30,7 +30,10 @@ def storable(result: Result) -> bool:
 
 
 class StoredCall:
-    """The store's part in one call: keys for its requests, the stored results, the writes.
+    """The store's part in one call: each chunk looked up just before it would be sent, results written.
+
+    Keys are computed chunk by chunk in the executor's workers (hashing pixels overlaps the network
+    waits of other chunks), so a store adds almost nothing to a batch that misses.
 
     Args:
         store: The result store.
@@ -43,34 +46,48 @@ class StoredCall:
     def __init__(self, store: ResultStore, plan: _Plan, backend: Any, reuse_sampled: bool) -> None:
         self.store = store
         self.backend = backend
-        identity = backend_identity(backend)
-        extra = {"min_confidence": plan.min_confidence}
-        self.keys = [request_key(r, plan.params, identity, extra) for r in plan.requests]
-        self.hits = 0
-        found = store.get_many(self.keys)
-        known: dict[int, Result] = {}
-        for request, position, key in zip(plan.requests, plan.positions, self.keys, strict=True):
-            if key not in found or (request.temperature and not reuse_sampled):
+        self._identity = backend_identity(backend)
+        self._extra = {"min_confidence": plan.min_confidence}
+        self._reuse_sampled = reuse_sampled
+        self._keys: dict[int, str] = {}
+        # A store with nothing of this task and model cannot answer: keys are then computed only when
+        # results are written, after their answers came back (off the critical path of a first run).
+        self._may_hit = store.holds(plan.spec.name, backend.info.id)
+        self.plan = dataclasses.replace(
+            plan, known=dict(plan.known), before_send=self.lookup, on_settled=self.record
+        )
+
+    def _key(self, k: int) -> str:
+        if k not in self._keys:
+            plan = self.plan
+            source = plan.inputs[plan.positions[k]]
+            self._keys[k] = request_key(plan.requests[k], plan.params, self._identity, self._extra, source)
+        return self._keys[k]
+
+    def lookup(self, indices: Sequence[int]) -> set[int]:
+        """The requests (indices into the plan's) answered by the store; their results go to ``known``."""
+        plan = self.plan
+        if not self._may_hit:
+            return set()
+        keys = {k: self._key(k) for k in indices}
+        found = self.store.get_many(list(keys.values()))
+        hits: set[int] = set()
+        for k, key in keys.items():
+            request = plan.requests[k]
+            if key not in found or (request.temperature and not self._reuse_sampled):
                 continue
+            position = plan.positions[k]
             try:
                 result = decode(found[key], plan.params.get("schema"))
             except (ValueError, TypeError, KeyError) as exc:  # written by another version: answer again
                 logger.info("ignoring an unreadable stored result (%s)", exc)
                 continue
-            known[position] = dataclasses.replace(result, source=plan.inputs[position])
-        self.hits = len(known)
-        keep = [k for k, p in enumerate(plan.positions) if p not in known]
-        self.plan = dataclasses.replace(
-            plan,
-            requests=[plan.requests[k] for k in keep],
-            positions=[plan.positions[k] for k in keep],
-            known={**plan.known, **known},
-            on_settled=self.record,
-        )
-        self._keys = [self.keys[k] for k in keep]
+            plan.known[position] = dataclasses.replace(result, source=plan.inputs[position])
+            hits.add(k)
+        return hits
 
     def record(self, indices: Sequence[int], responses: Sequence[GenerationResponse]) -> None:
-        """Parse one settled chunk (``indices`` into the remaining plan's requests) and store its results."""
+        """Parse one settled chunk (``indices`` into the plan's requests) and store its results."""
         plan, info = self.plan, self.backend.info
         rows = []
         for k, response in zip(indices, responses, strict=True):
@@ -78,5 +95,5 @@ class StoredCall:
             result = result_for(info, plan, plan.refs[position], response)
             plan.known[position] = result
             if storable(result):
-                rows.append((self._keys[k], plan.spec.name, info.id, encode(result)))
+                rows.append((self._key(k), plan.spec.name, info.id, encode(result)))
         self.store.put_many(rows)

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS results (
     model TEXT NOT NULL,
     result TEXT NOT NULL,
     created REAL NOT NULL
-)
+);
+CREATE INDEX IF NOT EXISTS results_by_task ON results (task, model);
 """
 
 
@@ -65,6 +66,9 @@ class ResultStore:
         if connection is None:
             connection = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
             connection.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            # Per connection: in WAL mode a commit then writes the log without waiting for the disk; the
+            # file survives a killed process whole, and a power cut loses at most the last commits.
+            connection.execute("PRAGMA synchronous = NORMAL")
             self._local.connection = connection
         return connection
 
@@ -109,7 +113,9 @@ class ResultStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 if db.execute("PRAGMA application_id").fetchone()[0] == 0:  # no other process won the race
-                    db.execute(_SCHEMA)
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
                     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute("COMMIT")
@@ -117,7 +123,6 @@ class ResultStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
 
     def get_many(self, keys: Sequence[str]) -> dict[str, str]:
         """The stored results of those keys that have one (``key -> encoded result``)."""
@@ -137,16 +142,23 @@ class ResultStore:
             return
         now = time.time()
         db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany(
-                "INSERT OR REPLACE INTO results (key, task, model, result, created) VALUES (?, ?, ?, ?, ?)",
-                [(key, task, model, value, now) for key, task, model, value in rows],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._lock:  # this process's threads queue here, not in SQLite's sleeping busy handler
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO results (key, task, model, result, created) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(key, task, model, value, now) for key, task, model, value in rows],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def holds(self, task: str, model: str) -> bool:
+        """Whether any result of this task and model is stored (one indexed query)."""
+        query = "SELECT 1 FROM results WHERE task = ? AND model = ? LIMIT 1"
+        return self._connect().execute(query, (task, model)).fetchone() is not None
 
     def __len__(self) -> int:
         return int(self._connect().execute("SELECT count(*) FROM results").fetchone()[0])

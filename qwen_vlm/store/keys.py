@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 from ..backends import GenerationRequest
@@ -53,8 +54,26 @@ def _constraint(request: GenerationRequest) -> Any:
     return None if constraint is None else constraint.json_schema()
 
 
+def _file_digest(source: Any) -> str | None:
+    """SHA-256 of an image file's bytes (far cheaper than its decoded pixels), or ``None``."""
+    if isinstance(source, bytes):
+        return "bytes:" + hashlib.sha256(source).hexdigest()
+    if isinstance(source, (str, os.PathLike)) and not str(source).startswith(
+        ("http://", "https://", "data:")
+    ):
+        path = os.path.expanduser(os.fspath(source))
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                return "file:" + hashlib.file_digest(handle, "sha256").hexdigest()
+    return None
+
+
 def request_key(
-    request: GenerationRequest, params: dict[str, Any], backend: dict[str, Any], extra: dict[str, Any]
+    request: GenerationRequest,
+    params: dict[str, Any],
+    backend: dict[str, Any],
+    extra: dict[str, Any],
+    source: Any = None,
 ) -> str:
     """The content hash of one request: images, prompt and every setting that shapes the answer.
 
@@ -63,12 +82,14 @@ def request_key(
         params: The task's checked parameters (classes, schema...).
         backend: :func:`backend_identity` of the backend.
         extra: Post-processing settings that change the result (``min_confidence``).
+        source: The input as the user gave it: a file or bytes is keyed by its bytes (the same bytes
+            decode to the same pixels), anything else by its decoded pixels.
     """
-    images = (
-        [_video_digest(request.video)]
-        if request.video is not None
-        else [_ref_digest(r) for r in request.images]
-    )
+    if request.video is not None:
+        images = [_video_digest(request.video)]
+    else:
+        from_file = _file_digest(source) if not request.more_images else None
+        images = [from_file] if from_file is not None else [_ref_digest(r) for r in request.images]
     described = {
         "version": KEY_VERSION,
         "images": images,
