@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -223,35 +224,44 @@ def test_a_run_killed_at_random_moments_resumes_and_pays_once(tmp_path: Path) ->
     count, kills, concurrency = 200, 3, 4
     store = str(tmp_path / "run.db")
     rng = random.Random(7)
+
+    def runner(path: str, url: str) -> list[str]:
+        return [sys.executable, "-c", RUNNER, path, url, str(count)]
+
     with chat_server() as server:
 
         def answer(n: int, body: dict[str, Any]) -> Reply:
-            return Reply(body=completion(f"caption {len(server.requests)}"), delay=0.01)
+            url = body["messages"][0]["content"][0]["image_url"]["url"]  # the answer depends on the image
+            return Reply(
+                body=completion(f"caption {hashlib.sha256(url.encode()).hexdigest()[:12]}"), delay=0.04
+            )
 
         server.script = answer
+        progress: list[int] = []
         for _ in range(kills):
-            proc = subprocess.Popen(
-                [sys.executable, "-c", RUNNER, store, server.url, str(count)], cwd=tmp_path
-            )
-            time.sleep(rng.uniform(2.0, 4.0))
+            sent = len(server.requests)
+            proc = subprocess.Popen(runner(store, server.url), cwd=tmp_path)
+            while len(server.requests) < sent + 10:  # this run is sending
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.1, 0.6))  # then killed at a random moment
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        sent_before = len(server.requests)
-        done = subprocess.run(
-            [sys.executable, "-c", RUNNER, store, server.url, str(count)], cwd=tmp_path, timeout=300
-        )
-        assert done.returncode == 0
+            progress.append(len(ResultStore(store)))
+        # Every kill caught a run in the middle: some results were stored, not all.
+        assert all(0 < done < count for done in progress) and progress == sorted(progress), progress
+        subprocess.run(runner(store, server.url), cwd=tmp_path, timeout=300, check=True)
         texts = Path(store + ".done").read_text().splitlines()
         total = len(server.requests)
         # A second full run is answered entirely from the store: the same texts, nothing sent.
-        again = subprocess.run(
-            [sys.executable, "-c", RUNNER, store, server.url, str(count)], cwd=tmp_path, timeout=300
-        )
-        assert again.returncode == 0 and len(server.requests) == total
+        subprocess.run(runner(store, server.url), cwd=tmp_path, timeout=300, check=True)
+        assert len(server.requests) == total
+        assert Path(store + ".done").read_text().splitlines() == texts
+        clean = str(tmp_path / "clean.db")
+        subprocess.run(runner(clean, server.url), cwd=tmp_path, timeout=300, check=True)
     assert len(texts) == count and all(t.startswith("caption ") for t in texts)
-    assert Path(store + ".done").read_text().splitlines() == texts
+    assert Path(clean + ".done").read_text().splitlines() == texts  # as if it had never been killed
     # Each kill can lose at most the requests in flight (max_concurrent_requests), never a stored one.
-    assert total <= count + kills * concurrency, (total, sent_before)
+    assert total <= count + kills * concurrency, (total, progress)
     assert len(ResultStore(store)) == count
 
 
