@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._cli_options import add_model_options, client_options, report_error
 from ._version import __version__
-from .errors import ConfigurationError, ImageError, QwenVLMError
+from .errors import ConfigurationError, QwenVLMError
 from .results import Result
 
 __all__ = ["main"]
@@ -63,14 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"qwen-vlm {__version__}")
     p.add_argument("task", choices=TASKS, help="what to do")
     p.add_argument("images", nargs="+", help="image paths or http(s) URLs")
-    model = p.add_argument_group("model")
-    model.add_argument("--model", default=None, help="model id or checkpoint folder (default: per backend)")
-    model.add_argument("--backend", default="local", choices=("local", "openrouter", "openai"))
-    model.add_argument("--base-url", default=None, help="server URL for --backend openai")
-    model.add_argument("--api-key", default=None, help="API key (default: from the environment)")
-    model.add_argument("--family", default=None, help="model family when the id does not say it")
-    model.add_argument("--device", default=None, help="local backend: cpu, cuda, cuda:1, mps")
-    model.add_argument("--dtype", default=None, help="local backend: auto, bfloat16, float16, float32")
+    add_model_options(p.add_argument_group("model"))
     task = p.add_argument_group("task")
     task.add_argument("--classes", default=None, help="comma-separated classes (classify, detect, point)")
     task.add_argument("--question", default=None, help="the question (ask)")
@@ -262,20 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder.mkdir(parents=True, exist_ok=True)
         from .client import QwenVLM
 
-        options = {
-            k: v
-            for k, v in (("api_key", args.api_key), ("device", args.device), ("dtype", args.dtype))
-            if v is not None
-        }
-        vlm = QwenVLM(
-            args.model,
-            backend=args.backend,
-            base_url=args.base_url,
-            family=args.family,
-            constrained=args.constrained,
-            cache=args.cache,
-            **options,
-        )
+        vlm = QwenVLM(args.model, constrained=args.constrained, cache=args.cache, **client_options(args))
         single = len(args.images) == 1 or args.together
         out = vlm.run(
             args.task.replace("-", "_"),
@@ -286,12 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             enable_thinking=args.thinking,
         )
         results: list[Result] = [out] if single else out
-    except (ConfigurationError, ImageError) as exc:
-        print(f"qwen-vlm: {_shell(str(exc))}", file=sys.stderr)
-        return 2
     except QwenVLMError as exc:
-        print(f"qwen-vlm: {type(exc).__name__}: {_shell(str(exc))}", file=sys.stderr)
-        return 1
+        return report_error("qwen-vlm", exc, _shell)
     except OSError as exc:  # --output not writable...
         print(f"qwen-vlm: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

@@ -120,7 +120,8 @@ def test_classifications_export_as_folders_and_csv(tmp_path: Path) -> None:
         tmp_path / "folders" / "dog" / "c1.png"
     ).is_file()
     export(results, tmp_path / "csv", format="csv")
-    rows = list(csv.DictReader(open(tmp_path / "csv" / "labels.csv", encoding="utf-8")))
+    with open(tmp_path / "csv" / "labels.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
     assert [(Path(r["image"]).name, r["label"]) for r in rows] == [("c0.png", "cat"), ("c1.png", "dog")]
     with pytest.raises(ConfigurationError, match="not classifications"):
         export(detections(tmp_path)[0], tmp_path / "x", format="csv")

@@ -37,7 +37,21 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks and backends", ("tasks", "backends")),
     ("engine", ("_call", "_inputs", "_responses", "store", "_core", "_threads", "_aio", "streaming")),
     ("clients", ("client", "async_client")),
-    ("edges", ("interop", "evaluation", "exporting", "cli", "integrations", "testing", "tiny", "__init__", "__main__")),
+    (
+        "edges",
+        (
+            "interop",
+            "evaluation",
+            "exporting",
+            "_cli_options",
+            "cli",
+            "integrations",
+            "testing",
+            "tiny",
+            "__init__",
+            "__main__",
+        ),
+    ),
 ]
 #: Packages of one layer that must not import each other either way.
 INDEPENDENT = [("tasks", "backends")]

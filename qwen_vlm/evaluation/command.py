@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .._cli_options import add_model_options, client_options, report_error
 from ..client import QwenVLM
-from ..errors import ConfigurationError, ImageError, QwenVLMError
+from ..errors import QwenVLMError
 from .run import evaluate
 
 __all__ = ["main"]
@@ -26,11 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dataset", help="a COCO JSON file, a YOLO folder (data.yaml) or a folder of class folders")
     p.add_argument("--task", default="detect", choices=("detect", "classify", "classify-multi", "ocr"))
-    p.add_argument("--model", action="append", default=None, help="a model to evaluate (repeat for several)")
-    p.add_argument("--backend", default="local", choices=("local", "openrouter", "openai"))
-    p.add_argument("--base-url", default=None, help="server URL for --backend openai")
-    p.add_argument("--api-key", default=None, help="API key (default: from the environment)")
-    p.add_argument("--device", default=None, help="local backend: cpu, cuda, mps")
+    add_model_options(p.add_argument_group("models"), several=True)
     p.add_argument("--images", default=None, help="COCO: the image folder")
     p.add_argument("--split", default=None, help="YOLO: the split (train, val...)")
     p.add_argument("--classes", default=None, help="comma-separated classes (default: the dataset's)")
@@ -40,8 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace, model: str | None) -> QwenVLM:
-    options = {k: v for k, v in (("api_key", args.api_key), ("device", args.device)) if v is not None}
-    return QwenVLM(model, backend=args.backend, base_url=args.base_url, **options)
+    return QwenVLM(model, **client_options(args))
 
 
 def main(argv: Sequence[str]) -> int:
@@ -61,12 +56,8 @@ def main(argv: Sequence[str]) -> int:
             classes=classes,
             **options,
         )
-    except (ConfigurationError, ImageError) as exc:
-        print(f"qwen-vlm evaluate: {exc}", file=sys.stderr)
-        return 2
     except QwenVLMError as exc:
-        print(f"qwen-vlm evaluate: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return report_error("qwen-vlm evaluate", exc)
     rows = [run.row() for run in result.runs]
     if args.json:
         for row in rows:

@@ -76,7 +76,7 @@ class Result:
 
         ``source`` appears as the path or URL the image came from (``None`` for in-memory images).
         """
-        out = _plain(self)
+        out = plain_data(self)
         out["source"] = source_name(self.source)
         out["error_type"] = self.error_type
         out["task_result"] = type(self).__name__
@@ -132,15 +132,19 @@ def source_name(source: Any) -> str | None:
 _NOT_PLAIN = ("exception", "source")
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
+    """A result (or any of its fields) as plain JSON data: dataclasses, pydantic data and tuples unpacked.
+
+    ``exception`` and ``source`` are left out (the error is in ``error``; the input is not data).
+    """
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name not in _NOT_PLAIN}
+        return {f.name: plain_data(getattr(value, f.name)) for f in fields(value) if f.name not in _NOT_PLAIN}
     if hasattr(value, "model_dump") and not isinstance(value, type):
         return value.model_dump(mode="json")
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
 
 

@@ -15,47 +15,25 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from .. import errors
-from ..results import (
-    Classification,
-    Detection,
-    Detections,
-    Event,
-    Events,
-    Extraction,
-    MultiLabelClassification,
-    Point,
-    Points,
-    Result,
-    TextRegion,
-    TextResult,
-    Usage,
-)
+from .. import errors, results
+from ..results import Extraction, Result
+from ..results.base import plain_data
 
 __all__ = ["decode", "encode"]
 
+#: Every result class, and every dataclass a result holds, by name.
 RESULT_CLASSES: dict[str, type[Result]] = {
-    cls.__name__: cls
-    for cls in (TextResult, Classification, MultiLabelClassification, Detections, Points, Events, Extraction)
+    name: cls
+    for name in results.__all__
+    if isinstance(cls := getattr(results, name), type) and issubclass(cls, Result)
 }
-_NESTED = {cls.__name__: cls for cls in (Detection, Point, Event, TextRegion, Usage)}
-_SKIPPED = ("exception", "source")
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _plain(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if f.name not in _SKIPPED
-        }
-    if hasattr(value, "model_dump") and not isinstance(value, type):
-        return value.model_dump(mode="json")
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+_NESTED: dict[str, type] = {
+    name: cls
+    for name in results.__all__
+    if isinstance(cls := getattr(results, name), type)
+    and dataclasses.is_dataclass(cls)
+    and name not in RESULT_CLASSES
+}
 
 
 def encode(result: Result) -> str:
@@ -63,7 +41,7 @@ def encode(result: Result) -> str:
     exception = result.exception
     document = {
         "type": type(result).__name__,
-        "fields": _plain(result),
+        "fields": plain_data(result),
         "error_type": type(exception).__name__ if exception is not None else None,
     }
     return json.dumps(document, ensure_ascii=False, allow_nan=False)
