@@ -7,18 +7,16 @@ sends them with retries, :mod:`.response` reads the answers, :mod:`.servers` say
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 from ...errors import ConfigurationError, QwenVLMError
-from ...models import Family, ModelInfo, resolve_model
-from ...options import check_bool, check_choice, check_int, check_mapping, check_number, check_str, check_url
+from ...models import Family
 from ..base import GenerationRequest, GenerationResponse, StreamChunk
-from .request import PRIVACY, RequestBuilder, Sizes
+from .request import RequestBuilder, Sizes
 from .response import ResponseReader, StreamReader
-from .servers import SERVERS, ServerName, ServerProfile, guess_server
+from .servers import ServerName
+from .settings import check_options, model_info, resolve_key, server_profile
 from .transport import Resend, Retryable, Transport, as_retryable
 
 __all__ = ["DEFAULT_MAX_TOKENS_PER_IMAGE", "OPENROUTER_BASE_URL", "OpenAICompatibleBackend"]
@@ -90,10 +88,10 @@ class OpenAICompatibleBackend:
     ) -> None:
         options = dict(locals())
         del options["self"]
-        _check_options(options)
-        info = _model_info(model, provider, family, base_url)
+        check_options(options)
+        info = model_info(model, provider, family, base_url)
         self._base_url = base_url or OPENROUTER_BASE_URL
-        self._server = _server_profile(server, provider, self._base_url, privacy)
+        self._server = server_profile(server, provider, self._base_url, privacy)
         self._privacy = privacy or "deny"
         self.info = info
         self.max_concurrency = max_concurrent_requests
@@ -114,7 +112,7 @@ class OpenAICompatibleBackend:
             max_pixels=pixels[1],
         )
         self._transport = Transport(
-            _api_key(provider, api_key),
+            resolve_key(provider, api_key),
             self._base_url,
             timeout=float(timeout),
             headers={k: v for k, v in (("X-Title", app_name), ("HTTP-Referer", app_url)) if v},
@@ -333,68 +331,3 @@ def _guard(
         if exc.whole_call:
             raise
         return GenerationResponse(text="", error=exc)
-
-
-def _check_options(options: dict[str, Any]) -> None:
-    """Every constructor option checked for type and range, before anything is imported or sent."""
-    if options["provider"] not in ("openrouter", "openai"):
-        raise ConfigurationError(f"provider must be 'openrouter' or 'openai', got {options['provider']!r}")
-    check_str("model", options["model"], optional=False)
-    for name in ("api_key", "app_name", "app_url"):
-        check_str(name, options[name])
-    check_url("base_url", options["base_url"])
-    check_choice("server", options["server"], tuple(SERVERS))
-    check_choice("privacy", options["privacy"], tuple(PRIVACY))
-    check_int("max_concurrent_requests", options["max_concurrent_requests"], optional=False)
-    check_number("timeout", options["timeout"], exclusive_minimum=True, optional=False)
-    check_int("max_retries", options["max_retries"], minimum=0, optional=False)
-    for name in ("max_pixels", "min_pixels", "max_images_per_request"):
-        check_int(name, options[name])
-    check_mapping("provider_options", options["provider_options"])
-    check_mapping("extra_body", options["extra_body"])
-    check_number("retry_base_delay", options["retry_base_delay"], optional=False)
-    check_number("retry_max_delay", options["retry_max_delay"], optional=False)
-    check_bool("verify_image_size", options["verify_image_size"], optional=False)
-    if options["retry_max_delay"] < options["retry_base_delay"]:
-        raise ConfigurationError(
-            f"retry_max_delay ({options['retry_max_delay']:g}) is below retry_base_delay "
-            f"({options['retry_base_delay']:g})"
-        )
-
-
-def _model_info(model: str, provider: str, family: Family | None, base_url: str | None) -> ModelInfo:
-    info = resolve_model(model, provider, family=family)  # type: ignore[arg-type]
-    if not info.vision:
-        raise ConfigurationError(
-            f"model {model!r} is text-only and cannot run image tasks; pick a Qwen-VL or Qwen3.5+ model"
-        )
-    if provider == "openai" and not base_url:
-        raise ConfigurationError(
-            'backend="openai" needs base_url=, e.g. "http://localhost:8000/v1" for a vLLM server'
-        )
-    # Reasoning is switched off by default (it costs latency and can eat max_tokens).
-    if info.thinking == "hybrid" and info.thinking_default:
-        info = replace(info, thinking_default=False)
-    return info
-
-
-def _server_profile(
-    server: ServerName | None, provider: str, base_url: str, privacy: str | None
-) -> ServerProfile:
-    name: ServerName = server or ("openrouter" if provider == "openrouter" else guess_server(base_url))
-    profile = SERVERS[name]
-    if privacy is not None and not profile.privacy:
-        raise ConfigurationError(f"privacy= applies to OpenRouter only, not to a {name} server")
-    return profile
-
-
-def _api_key(provider: str, api_key: str | None) -> str:
-    if provider == "openrouter":
-        key = api_key or os.environ.get("OPENROUTER_API_KEY")
-        if not key:
-            raise ConfigurationError(
-                "OpenRouter needs an API key: set the OPENROUTER_API_KEY environment variable "
-                "or pass api_key="
-            )
-        return key
-    return api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
