@@ -57,9 +57,8 @@ def main() -> None:
             hits.append((time.perf_counter() - start) / args.images)
             assert len(server.requests) == sent and again == results
         ratio = statistics.median(a / b for a, b in zip(with_store, without, strict=True))
-        print(
-            f"{args.images} images, answers delayed {args.delay * 1000:.0f} ms, 8 in flight, {args.repeats} runs each"
-        )
+        delay = args.delay * 1000
+        print(f"{args.images} images, answers delayed {delay:.0f} ms, 8 in flight, {args.repeats} runs each")
         print(
             f"1. batch with the store written: {statistics.median(with_store):.3f} s, without: "
             f"{statistics.median(without):.3f} s: {ratio:.3f}x (goal < 1.05x)"
