@@ -10,6 +10,8 @@ them is created.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .backends import Backend, GenerationRequest, GenerationResponse
 from .client import AsyncQwenVLM, CallOptions, QwenVLM
@@ -34,8 +36,6 @@ from .errors import (
     TokenLimitError,
     TruncatedOutputError,
 )
-from .evaluation import Evaluation, evaluate
-from .exporting import ExportReport, export, to_detection_dataset
 from .groups import Images
 from .interop import to_dataframe
 from .models import ModelInfo, list_models
@@ -110,3 +110,26 @@ __all__ = [
     "to_dataframe",
     "to_detection_dataset",
 ]
+
+if TYPE_CHECKING:
+    from .evaluation import Evaluation, evaluate
+    from .exporting import ExportReport, export, to_detection_dataset
+
+#: Public names loaded on first use (PEP 562), so `import qwen_vlm` stays light.
+_LAZY = {
+    "Evaluation": "evaluation",
+    "evaluate": "evaluation",
+    "ExportReport": "exporting",
+    "export": "exporting",
+    "to_detection_dataset": "exporting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'qwen_vlm' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,8 @@ async def execute_in_tasks(
     As :func:`~qwen_vlm._threads.execute_in_threads`; ``plan.on_settled`` runs in a worker thread, off
     the event loop (the result store's durable writes).
     """
+    import asyncio  # here, not at module level: `import qwen_vlm` stays light for sync users
+
     on_settled = plan.on_settled
     chunks = plan.chunks(backend.max_batch_size)
     semaphore = asyncio.Semaphore(max(1, backend.max_concurrency))

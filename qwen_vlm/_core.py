@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._call import CallOptions, _Plan, _Settings
 from ._inputs import check_inputs, prepare_inputs
@@ -28,7 +28,6 @@ from .options import (
     check_str,
     check_url,
 )
-from .store import ResultStore, StoredCall
 from .tasks import (
     THINKING_MAX_TOKENS,
     build_constraint,
@@ -36,6 +35,9 @@ from .tasks import (
     resolve_task,
     validate_params,
 )
+
+if TYPE_CHECKING:
+    from .store import ResultStore, StoredCall
 
 __all__ = ["CallOptions", "ImageBatch", "Privacy"]
 
@@ -68,6 +70,8 @@ def _open_store(cache: Any) -> ResultStore:
         ConfigurationError: For a value that is not a path.
         StoreError: For a file that is not a result store (never overwritten).
     """
+    from .store import ResultStore  # sqlite3 loads only for clients with a store
+
     if isinstance(cache, ResultStore):
         return cache
     path = check_path_or_str("cache", cache, optional=False)
@@ -361,6 +365,8 @@ class _ClientCore:
         """The call's stored results found and its plan reduced to the rest (``None`` without a store)."""
         if plan.store is None or not plan.requests:
             return None
+        from .store import StoredCall
+
         return StoredCall(plan.store, plan, self._backend, self._cache_sampled)
 
     def _stream_stored(self, plan: _Plan) -> tuple[_Plan, list[StreamChunk] | None]:
