@@ -37,8 +37,8 @@ def test_public_api_names() -> None:
 def test_the_new_extras_and_the_store_load_on_first_use() -> None:
     code = (
         "import sys, qwen_vlm\n"
-        "lazy = ['pycocotools', 'sklearn', 'jiwer', 'supervision', 'matplotlib', 'yaml', 'sqlite3', 'asyncio',\n"
-        "        'qwen_vlm.evaluation', 'qwen_vlm.exporting', 'qwen_vlm.store']\n"
+        "lazy = ['pycocotools', 'sklearn', 'jiwer', 'supervision', 'matplotlib', 'yaml', 'sqlite3',\n"
+        "        'asyncio', 'qwen_vlm.evaluation', 'qwen_vlm.exporting', 'qwen_vlm.store']\n"
         "print(','.join(m for m in lazy if m in sys.modules))\n"
         "qwen_vlm.evaluate, qwen_vlm.export, qwen_vlm.to_detection_dataset\n"
         "print('qwen_vlm.evaluation' in sys.modules and 'qwen_vlm.exporting' in sys.modules)"
