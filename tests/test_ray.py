@@ -170,3 +170,30 @@ def test_class_scores_reach_a_typed_column(local_ray: None, tmp_path: Path) -> N
         scores = dict(row["scores"])  # Arrow map<string, double> comes back as (key, value) pairs
         assert set(scores) == {"red", "green"} and sum(scores.values()) == pytest.approx(1.0)
         assert row["label"] in ("red", "green")
+
+
+def test_each_actor_opens_the_result_store(local_ray: None, tmp_path: Path) -> None:
+    """With client_options={"cache": ...}, a dataset run again is answered from the store by every actor."""
+    pytest.importorskip("openai")
+    import numpy as np
+    from chat_server import Reply, chat_server, completion
+
+    count = 40
+    items = [{"id": k, "image": np.full((32, 32, 3), color_of(k), dtype=np.uint8)} for k in range(count)]
+    store = str(tmp_path / "ray.db")
+    with chat_server() as server:
+        server.script = lambda n, body: Reply(body=completion(f"answer {n}"))
+
+        def once(folder: str) -> list[dict[str, Any]]:
+            out = run(
+                ray.data.from_items(items), "caption", "Qwen/Qwen3-VL-8B-Instruct",
+                batch_size=8, concurrency=2,
+                client_options={"backend": "openai", "base_url": server.url, "cache": store},
+            )  # fmt: skip
+            return read_back(out, tmp_path / folder)
+
+        first = once("first")
+        sent = len(server.requests)
+        second = once("second")
+        assert len(server.requests) == sent == count  # the second run sent nothing
+    assert [r["text"] for r in second] == [r["text"] for r in first]
