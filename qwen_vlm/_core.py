@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._call import CallOptions, _Plan, _Settings
 from ._inputs import check_inputs, prepare_inputs
 from ._responses import failed, finish, settle
+from ._settings import call_settings, open_store
 from .backends import Backend, GenerationRequest, GenerationResponse, StreamChunk, create_backend
 from .errors import ConfigurationError, ImageError
 from .groups import is_single_input
@@ -32,8 +33,6 @@ from .tasks import (
     THINKING_MAX_TOKENS,
     build_constraint,
     build_prompt,
-    resolve_task,
-    validate_params,
 )
 
 if TYPE_CHECKING:
@@ -58,27 +57,6 @@ def _for_clip(constraint: Any, clip: Any) -> Any:
     if constraint is None or clip is None or constraint.kind != "events":
         return constraint
     return dataclasses.replace(constraint, duration=clip.duration)
-
-
-_STORES: dict[str, ResultStore] = {}
-
-
-def _open_store(cache: Any) -> ResultStore:
-    """The store at a path (one per file in this process), checked to be a result store.
-
-    Raises:
-        ConfigurationError: For a value that is not a path.
-        StoreError: For a file that is not a result store (never overwritten).
-    """
-    from .store import ResultStore  # sqlite3 loads only for clients with a store
-
-    if isinstance(cache, ResultStore):
-        return cache
-    path = check_path_or_str("cache", cache, optional=False)
-    key = os.path.abspath(os.path.expanduser(str(path)))
-    if key not in _STORES:
-        _STORES[key] = ResultStore(key)
-    return _STORES[key]
 
 
 def _download(refs: list[ImageRef], members: list[list[ImageRef]], keep_going: bool) -> None:
@@ -133,7 +111,7 @@ class _ClientCore:
         self._default_max_tokens = check_int("max_tokens", max_tokens)
         self._constrained = bool(check_bool("constrained", constrained, optional=False))
         self._cache_sampled = bool(check_bool("cache_sampled", cache_sampled, optional=False))
-        self._store = _open_store(cache) if cache is not None else None
+        self._store = open_store(cache) if cache is not None else None
         model = check_path_or_str("model", model)
         check_choice("family", family, tuple(FAMILIES))
         check_choice("privacy", privacy, ("allow", "deny", "zdr"))
@@ -193,64 +171,8 @@ class _ClientCore:
 
     # ------------------------------------------------------------------ planning
     def _settings(self, task: str, params: dict[str, Any], options: CallOptions) -> _Settings:
-        """Every check of a call that needs no image: options, task parameters, the model's abilities."""
-        unknown = set(options) - set(CallOptions.__annotations__)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown option(s) {sorted(unknown)}; per-call options are "
-                f"{', '.join(CallOptions.__annotations__)}"
-            )
-        max_tokens = check_int("max_tokens", options.get("max_tokens"))
-        temperature = check_number("temperature", options.get("temperature"), maximum=2.0)
-        enable_thinking = check_bool("enable_thinking", options.get("enable_thinking"))
-        strict = bool(check_bool("strict", options.get("strict")))
-        progress = check_bool("progress", options.get("progress"))
-        constrained = check_bool("constrained", options.get("constrained"))
-        max_objects = check_int("max_objects", options.get("max_objects"))
-        min_confidence = check_number("min_confidence", options.get("min_confidence"), maximum=1.0)
-        cache = options.get("cache")
-        if cache is not None and cache is not False:
-            cache = _open_store(cache)
-        spec = resolve_task(task)
-        for name, value in (("max_objects", max_objects), ("min_confidence", min_confidence)):
-            if value is not None and spec.name not in ("object-detection", "point"):
-                raise ConfigurationError(f"{name} applies to detect and point, not {spec.method}")
-        if min_confidence is not None and getattr(self._backend, "gives_confidence", True) is False:
-            raise ConfigurationError(
-                f"min_confidence needs token probabilities, which {self._backend!r} does not return "
-                "(vLLM and SGLang do; see the confidence docs)"
-            )
-        checked = validate_params(spec, params)
-        info = self._backend.info
-        if not info.vision:
-            raise ConfigurationError(f"model {info.id!r} is text-only and cannot run image tasks")
-        if enable_thinking and info.thinking == "none":
-            raise ConfigurationError(
-                f"model {info.id!r} has no thinking mode; drop enable_thinking or pick a Qwen3.5/3.6 "
-                "or -Thinking model"
-            )
-        if (
-            enable_thinking is False
-            and info.thinking == "always"
-            and not getattr(self._backend, "ignores_thinking_off", False)
-        ):
-            raise ConfigurationError(
-                f"model {info.id!r} always thinks; enable_thinking=False is not possible"
-            )
-        constrained = self._constrained if constrained is None else constrained
-        return _Settings(
-            spec,
-            checked,
-            max_tokens,
-            temperature,
-            enable_thinking,
-            strict,
-            progress,
-            constrained,
-            max_objects,
-            min_confidence,
-            self._store if cache is None else (None if cache is False else cache),
-        )
+        """Every check of a call that needs no image (see :func:`qwen_vlm._settings.call_settings`)."""
+        return call_settings(self._backend, task, params, options, self._constrained, self._store)
 
     def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
         settings = self._settings(task, params, options)

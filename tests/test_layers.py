@@ -35,7 +35,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("drawing", ("draw",)),
     ("results", ("results",)),
     ("tasks and backends", ("tasks", "backends")),
-    ("engine", ("_call", "_inputs", "_responses", "store", "_core", "_threads", "_aio", "streaming")),
+    (
+        "engine",
+        ("_call", "_inputs", "_responses", "store", "_settings", "_core", "_threads", "_aio", "streaming"),
+    ),
     ("clients", ("client", "async_client")),
     (
         "edges",

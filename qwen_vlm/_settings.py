@@ -1,0 +1,109 @@
+"""A call's options and parameters, checked before any image is read; the result store a path names."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ._call import CallOptions, _Settings
+from .backends import Backend
+from .errors import ConfigurationError
+from .options import check_bool, check_int, check_number, check_path_or_str
+from .tasks import resolve_task, validate_params
+
+if TYPE_CHECKING:
+    from .store import ResultStore
+
+__all__ = ["call_settings", "open_store"]
+
+
+_STORES: dict[str, ResultStore] = {}
+
+
+def open_store(cache: Any) -> ResultStore:
+    """The store at a path (one per file in this process), checked to be a result store.
+
+    Raises:
+        ConfigurationError: For a value that is not a path.
+        StoreError: For a file that is not a result store (never overwritten).
+    """
+    from .store import ResultStore  # sqlite3 loads only for clients with a store
+
+    if isinstance(cache, ResultStore):
+        return cache
+    path = check_path_or_str("cache", cache, optional=False)
+    key = os.path.abspath(os.path.expanduser(str(path)))
+    if key not in _STORES:
+        _STORES[key] = ResultStore(key)
+    return _STORES[key]
+
+
+def call_settings(
+    backend: Backend,
+    task: str,
+    params: dict[str, Any],
+    options: CallOptions,
+    constrained_default: bool,
+    store_default: ResultStore | None,
+) -> _Settings:
+    """Every check of a call that needs no image: options, task parameters, the model's abilities.
+
+    Raises:
+        ConfigurationError: For an unknown or malformed option or parameter, or one the model or backend
+            cannot honour (thinking on a model without it, ``min_confidence`` without probabilities...).
+    """
+    unknown = set(options) - set(CallOptions.__annotations__)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {sorted(unknown)}; per-call options are "
+            f"{', '.join(CallOptions.__annotations__)}"
+        )
+    max_tokens = check_int("max_tokens", options.get("max_tokens"))
+    temperature = check_number("temperature", options.get("temperature"), maximum=2.0)
+    enable_thinking = check_bool("enable_thinking", options.get("enable_thinking"))
+    strict = bool(check_bool("strict", options.get("strict")))
+    progress = check_bool("progress", options.get("progress"))
+    constrained = check_bool("constrained", options.get("constrained"))
+    max_objects = check_int("max_objects", options.get("max_objects"))
+    min_confidence = check_number("min_confidence", options.get("min_confidence"), maximum=1.0)
+    cache = options.get("cache")
+    if cache is not None and cache is not False:
+        cache = open_store(cache)
+    spec = resolve_task(task)
+    for name, value in (("max_objects", max_objects), ("min_confidence", min_confidence)):
+        if value is not None and spec.name not in ("object-detection", "point"):
+            raise ConfigurationError(f"{name} applies to detect and point, not {spec.method}")
+    if min_confidence is not None and getattr(backend, "gives_confidence", True) is False:
+        raise ConfigurationError(
+            f"min_confidence needs token probabilities, which {backend!r} does not return "
+            "(vLLM and SGLang do; see the confidence docs)"
+        )
+    checked = validate_params(spec, params)
+    info = backend.info
+    if not info.vision:
+        raise ConfigurationError(f"model {info.id!r} is text-only and cannot run image tasks")
+    if enable_thinking and info.thinking == "none":
+        raise ConfigurationError(
+            f"model {info.id!r} has no thinking mode; drop enable_thinking or pick a Qwen3.5/3.6 "
+            "or -Thinking model"
+        )
+    if (
+        enable_thinking is False
+        and info.thinking == "always"
+        and not getattr(backend, "ignores_thinking_off", False)
+    ):
+        raise ConfigurationError(f"model {info.id!r} always thinks; enable_thinking=False is not possible")
+    constrained = constrained_default if constrained is None else constrained
+    return _Settings(
+        spec,
+        checked,
+        max_tokens,
+        temperature,
+        enable_thinking,
+        strict,
+        progress,
+        constrained,
+        max_objects,
+        min_confidence,
+        store_default if cache is None else (None if cache is False else cache),
+    )
