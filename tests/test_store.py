@@ -338,3 +338,16 @@ def test_a_streamed_answer_is_stored_and_replayed(tmp_path: Path) -> None:
     assert second.result == first.result and second.result.source is image and len(backend2.requests) == 0
     assert again.caption(image) == first.result  # a stream and a call share their answers
     assert len(backend.requests) == 1 and len(backend2.requests) == 0
+
+
+def test_the_progress_bar_says_how_many_came_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = pictures(6)
+    vlm, _ = client(tmp_path)
+    vlm.detect(images[:4], ["cat"], progress=True)
+    capsys.readouterr()
+    again, backend = client(tmp_path)
+    again.detect(images, ["cat"], progress=True)
+    err = capsys.readouterr().err
+    assert "4 from store" in err and len(backend.requests) == 2
