@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _expand(images: Sequence[str]) -> list[str]:
     """Image arguments with every folder replaced by the image files in it (sorted)."""
-    from .evaluation.datasets import IMAGE_SUFFIXES
+    from .images import IMAGE_SUFFIXES
 
     out: list[str] = []
     for item in images:

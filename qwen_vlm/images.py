@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import io
 import os
 import re
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DOWNLOAD_TIMEOUT",
+    "IMAGE_SUFFIXES",
     "MAX_DOWNLOAD_BYTES",
     "MAX_IMAGE_PIXELS",
     "ImageInput",
@@ -35,12 +37,15 @@ __all__ = [
     "encode_jpeg",
     "is_image_input",
     "load_image",
+    "pixel_digest",
     "to_data_url",
 ]
 
 #: Anything accepted as one image.
 ImageInput: TypeAlias = Image.Image | str | Path | bytes | Any
 
+#: File name endings of image files (folders given as inputs or datasets hold these).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 #: Images with more pixels than this are refused (decompression-bomb guard): 16384 x 16384.
 MAX_IMAGE_PIXELS = 16384 * 16384
 #: Largest download accepted for an http(s) image, in bytes (checked against ``Content-Length`` first,
@@ -310,6 +315,16 @@ def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def pixel_digest(image: Image.Image) -> str:
+    """SHA-256 of an image's pixels, size and mode: the same picture however it was stored or encoded.
+
+    SHA-256 runs in hardware on most CPUs (about 2 ms for 5 MB of pixels; ``tobytes`` costs as much).
+    """
+    digest = hashlib.sha256(f"{image.mode}|{image.size}|".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
 
 
 def to_data_url(data: bytes, mime: str = "image/jpeg") -> str:

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError, MissingDependencyError
+from ..images import IMAGE_SUFFIXES
 from .pairs import from_pairs, from_supervision
 from .samples import Box, LabelledSet, Sample
 
 __all__ = ["load_class_folders", "load_coco", "load_dataset", "load_yolo"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 
 def _read_json(path: Path) -> Any:

@@ -14,31 +14,25 @@ import os
 from typing import Any
 
 from ..backends import GenerationRequest
+from ..images import pixel_digest
 
-__all__ = ["KEY_VERSION", "backend_identity", "image_digest", "request_key"]
+__all__ = ["KEY_VERSION", "backend_identity", "request_key"]
 
 #: Bumped whenever what goes into a key (or how results are encoded) changes: old entries then miss.
 KEY_VERSION = 1
-
-
-def image_digest(image: Any) -> str:
-    """SHA-256 of an image's pixels, size and mode (not its file: a re-encoded copy hits too)."""
-    digest = hashlib.sha256(f"{image.mode}|{image.size}|".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
 
 
 def _ref_digest(ref: Any) -> str:
     """An input image's digest; an undownloaded URL is keyed by the URL itself."""
     if ref.url is not None and not ref.loaded:
         return f"url:{ref.url}"
-    return image_digest(ref.pil())
+    return pixel_digest(ref.pil())
 
 
 def _video_digest(clip: Any) -> str:
     digest = hashlib.sha256(json.dumps([clip.timestamps, clip.fps, clip.duration, clip.source]).encode())
     for frame in clip.frames:
-        digest.update(image_digest(frame).encode())
+        digest.update(pixel_digest(frame).encode())
     return digest.hexdigest()
 
 
