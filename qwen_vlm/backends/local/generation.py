@@ -25,9 +25,6 @@ from .video_inputs import time_offset, video_inputs
 
 __all__ = ["GenerateKwargs", "generate_batch"]
 
-#: Tasks whose answers get a confidence per object (from each generated token's log-probability).
-_LOCATING = ("object-detection", "point")
-
 #: A function of the tokenizer returning extra ``generate`` keyword arguments (e.g. a logits processor).
 GenerateKwargs = dict[str, Any] | Callable[[Any], dict[str, Any]]
 
@@ -59,7 +56,8 @@ def generate_batch(
     per_request = [tuple(seen[s : s + len(group)]) for s, group in zip(starts, images, strict=True)]
     sizes = [(max(w for w, _ in g), max(h for _, h in g)) for g in per_request]  # the largest, for bounds
     grammar = grammars.processor(rt, requests, texts, sizes)
-    recorder = LogprobRecorder(rt.torch) if any(r.task in _LOCATING for r in requests) else None
+    # Answers with coordinates (detect, point) get each token's log-probability: a confidence per object.
+    recorder = LogprobRecorder(rt.torch) if any(r.needs_geometry for r in requests) else None
     kwargs = _generate_kwargs(rt, extra, first.temperature, recorder, grammar)
     with rt.torch.inference_mode():
         output = rt.model.generate(
@@ -70,7 +68,7 @@ def generate_batch(
     logprobs = recorder.finish(generated) if recorder is not None else None
     responses = []
     for i, request in enumerate(requests):
-        row = logprobs[i] if logprobs is not None and request.task in _LOCATING else None
+        row = logprobs[i] if logprobs is not None and request.needs_geometry else None
         mask = inputs["attention_mask"][i]
         response = _decode(rt, request, generated[i].tolist(), texts[i], int(mask.sum()), row)
         responses.append(

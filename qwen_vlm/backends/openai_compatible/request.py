@@ -49,8 +49,6 @@ PRIVACY: dict[str, dict[str, Any]] = {
     "deny": {"data_collection": "deny"},
     "zdr": {"data_collection": "deny", "zdr": True},
 }
-#: Tasks whose answers get a confidence per object, from the tokens' log-probabilities.
-LOCATING_TASKS = ("object-detection", "point")
 #: The size each image of a request was sent at (``None`` for a URL passed through unresized).
 Sizes = tuple[tuple[int, int] | None, ...]
 
@@ -185,7 +183,7 @@ class RequestBuilder:
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
-        if self.server.logprobs and request.task in LOCATING_TASKS:
+        if self.server.logprobs and request.needs_geometry:
             body["logprobs"] = True  # a confidence per box and point
         extra: dict[str, Any] = self._thinking_fields(request)
         schema, name = request.json_schema, "extraction"
