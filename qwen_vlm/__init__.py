@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .backends import Backend, GenerationRequest, GenerationResponse
+from .backends import Backend, Capabilities, GenerationRequest, GenerationResponse
 from .client import AsyncQwenVLM, CallOptions, QwenVLM
 from .errors import (
     AuthenticationError,
@@ -54,10 +54,11 @@ from .results import (
     TextResult,
     Usage,
 )
-from .tasks import parse
+from .tasks import Answer, Task, get_task, parse, register_task
 from .video import Video, VideoError
 
 __all__ = [
+    "Answer",
     "AsyncQwenVLM",
     "AuthenticationError",
     "Backend",
@@ -65,6 +66,7 @@ __all__ = [
     "BadRequestError",
     "BatchError",
     "CallOptions",
+    "Capabilities",
     "Classification",
     "ConfigurationError",
     "DatasetError",
@@ -95,6 +97,7 @@ __all__ = [
     "RequestTimeoutError",
     "Result",
     "ServerError",
+    "Task",
     "TextRegion",
     "TextResult",
     "TokenLimitError",
@@ -105,8 +108,10 @@ __all__ = [
     "__version__",
     "evaluate",
     "export",
+    "get_task",
     "list_models",
     "parse",
+    "register_task",
     "to_dataframe",
     "to_detection_dataset",
 ]

@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 from .backends import GenerationRequest
 from .image_refs import ImageRef
-from .tasks import TaskSpec
+from .tasks import Task
 
 __all__ = ["CallOptions", "_Plan", "_Settings"]
 
@@ -52,7 +52,7 @@ class CallOptions(TypedDict, total=False):
 class _Settings:
     """A call's checked task parameters and options."""
 
-    spec: TaskSpec
+    task: Task
     params: dict[str, Any]
     max_tokens: int | None
     temperature: float | None
@@ -65,9 +65,12 @@ class _Settings:
     cache: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Plan:
     """One call's work: its task, parameters, images and requests.
+
+    Not frozen: ``known`` fills in as the call runs (results from the store, or parsed as chunks
+    settle); everything else is set once when the call is planned.
 
     ``refs`` holds every input in order; ``requests`` only those that could be read, ``positions[k]``
     being the input position of ``requests[k]``. Inputs that could not be read (in a list) have their
@@ -75,7 +78,7 @@ class _Plan:
     ``members[i]`` holds every image of input ``i`` (one, or a group's).
     """
 
-    spec: TaskSpec
+    task: Task
     params: dict[str, Any]
     inputs: list[Any]
     refs: list[ImageRef]
@@ -100,7 +103,8 @@ class _Plan:
     @property
     def label(self) -> str:
         """The progress bar's description: the method, and how many results came from the store."""
-        return f"{self.spec.method} ({len(self.known)} from store)" if self.known else self.spec.method
+        label = self.task.label
+        return f"{label} ({len(self.known)} from store)" if self.known else label
 
     def chunks(self, size: int) -> list[list[int]]:
         indices = list(range(len(self.requests)))

@@ -15,7 +15,15 @@ from ._call import CallOptions, _Plan, _Settings
 from ._inputs import check_inputs, prepare_inputs
 from ._responses import failed, finish, settle
 from ._settings import call_settings, open_store
-from .backends import Backend, GenerationRequest, GenerationResponse, StreamChunk, create_backend
+from .backends import (
+    Backend,
+    Capabilities,
+    GenerationRequest,
+    GenerationResponse,
+    StreamChunk,
+    capabilities_of,
+    create_backend,
+)
 from .errors import ConfigurationError, ImageError
 from .groups import is_single_input
 from .image_refs import ImageRef
@@ -29,11 +37,7 @@ from .options import (
     check_str,
     check_url,
 )
-from .tasks import (
-    THINKING_MAX_TOKENS,
-    build_constraint,
-    build_prompt,
-)
+from .tasks import THINKING_MAX_TOKENS, Task
 
 if TYPE_CHECKING:
     from .store import ResultStore, StoredCall
@@ -45,11 +49,8 @@ ImageBatch = list[Any] | tuple[Any, ...]
 Privacy = Literal["allow", "deny", "zdr"]
 
 
-_CLASSIFICATION = ("classification", "multi-label-classification")
-
-
 def _cannot_stream(backend: Any) -> ConfigurationError:
-    return ConfigurationError(f"{type(backend).__name__} cannot stream (it has no stream method)")
+    return ConfigurationError(f"{type(backend).__name__} cannot stream (its capabilities have no stream)")
 
 
 def _for_clip(constraint: Any, clip: Any) -> Any:
@@ -75,6 +76,32 @@ def _download(refs: list[ImageRef], members: list[list[ImageRef]], keep_going: b
                     raise
                 ref.error = exc
                 break
+
+
+def _shape(
+    task: Task, params: dict[str, Any], info: ModelInfo, settings: _Settings, images: int
+) -> tuple[str, dict[str, Any] | None, Any]:
+    """What a question about ``images`` images sends: its prompt, JSON schema and grammar.
+
+    Raises:
+        ConfigurationError: A task whose prompt cannot be built from these parameters.
+    """
+    try:
+        prompt = task.prompt(params) if images == 1 else task.group_prompt(params, images)
+        if not settings.constrained:
+            return _text(task, prompt), None, None
+        constraint = task.constraint(params, info, max_objects=settings.max_objects, images=images)
+        return _text(task, prompt), task.schema(params), constraint
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"{task.label}: its prompt cannot be built ({exc!r})") from exc
+
+
+def _text(task: Task, prompt: Any) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigurationError(
+            f"task {task.name!r}: prompt() must return a non-empty string, got {prompt!r}"
+        )
+    return prompt
 
 
 def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
@@ -157,6 +184,11 @@ class _ClientCore:
         return self._backend
 
     @property
+    def capabilities(self) -> Capabilities:
+        """What the backend can do (URLs, groups, streaming, confidences...)."""
+        return capabilities_of(self._backend)
+
+    @property
     def model(self) -> str:
         """The model id."""
         return self._backend.info.id
@@ -170,16 +202,15 @@ class _ClientCore:
         return f"{type(self).__name__}(model={self.model!r}, backend={type(self._backend).__name__})"
 
     # ------------------------------------------------------------------ planning
-    def _settings(self, task: str, params: dict[str, Any], options: CallOptions) -> _Settings:
+    def _settings(self, task: str | Task, params: dict[str, Any], options: CallOptions) -> _Settings:
         """Every check of a call that needs no image (see :func:`qwen_vlm._settings.call_settings`)."""
         return call_settings(self._backend, task, params, options, self._constrained, self._store)
 
-    def _plan(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
+    def _plan(self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
         settings = self._settings(task, params, options)
-        spec, checked, strict = settings.spec, settings.params, settings.strict
-        max_tokens, temperature = settings.max_tokens, settings.temperature
-        enable_thinking, progress = settings.enable_thinking, settings.progress
+        found, checked, strict = settings.task, settings.params, settings.strict
         info = self._backend.info
+        capabilities = capabilities_of(self._backend)
         single = is_single_input(images)
         if single:
             items: list[Any] = [images]
@@ -193,48 +224,42 @@ class _ClientCore:
         # In a list, an unreadable image is that image's failed result (unless strict=True, which
         # refuses to send anything); a single unreadable image raises.
         keep_going = not single and not strict
-        sampler = getattr(self._backend, "sample_video", None)
-        refs, members = prepare_inputs(items, single=single, keep_going=keep_going, sampler=sampler)
-        if spec.needs_geometry or not getattr(self._backend, "accepts_urls", False):
-            _download(refs, members, keep_going)
-        check_inputs(self._backend, spec, refs, members)
-        shapes: dict[int, tuple[str, Any, Any]] = {}
-        for group in members:
-            n = len(group)
-            if n not in shapes:
-                prompt, json_schema = build_prompt(spec, checked, images=n)
-                constraint = (
-                    build_constraint(spec, checked, info, settings.max_objects, images=n)
-                    if settings.constrained
-                    else None
-                )
-                shapes[n] = (prompt, json_schema, constraint)
-        thinking_on = enable_thinking if enable_thinking is not None else info.thinking_default
-        budget = (
-            max_tokens
-            or self._default_max_tokens
-            or (max(spec.max_tokens, THINKING_MAX_TOKENS) if thinking_on else spec.max_tokens)
+        refs, members = prepare_inputs(
+            items, single=single, keep_going=keep_going, sampler=capabilities.sample_video
         )
+        if found.needs_geometry or not capabilities.accepts_urls:
+            _download(refs, members, keep_going)
+        check_inputs(capabilities, found, refs, members)
+        shapes = {n: _shape(found, checked, info, settings, n) for n in {len(group) for group in members}}
+        thinking_on = (
+            settings.enable_thinking if settings.enable_thinking is not None else info.thinking_default
+        )
+        budget = (
+            settings.max_tokens
+            or self._default_max_tokens
+            or (max(found.max_tokens, THINKING_MAX_TOKENS) if thinking_on else found.max_tokens)
+        )
+        scoring = found.scoring(checked)
         positions = [i for i, ref in enumerate(refs) if ref.error is None]
         requests = [
             GenerationRequest(
                 image=refs[i],
                 prompt=shapes[len(members[i])][0],
                 max_tokens=budget,
-                temperature=temperature,
-                enable_thinking=enable_thinking,
-                json_schema=shapes[len(members[i])][1] if settings.constrained else None,
-                needs_geometry=spec.needs_geometry,
-                task=spec.name,
+                temperature=settings.temperature,
+                enable_thinking=settings.enable_thinking,
+                json_schema=shapes[len(members[i])][1],
+                needs_geometry=found.needs_geometry,
+                task=found.name,
                 constraint=_for_clip(shapes[len(members[i])][2], refs[i].clip),
-                classes=checked["classes"] if spec.name in _CLASSIFICATION else None,
+                scoring=scoring,
                 more_images=tuple(members[i][1:]),
                 video=refs[i].clip,
             )
             for i in positions
         ]
         return _Plan(
-            spec,
+            found,
             checked,
             items,
             refs,
@@ -242,7 +267,7 @@ class _ClientCore:
             positions,
             single,
             strict,
-            progress,
+            settings.progress,
             budget,
             members,
             settings.min_confidence,
@@ -255,25 +280,28 @@ class _ClientCore:
             raise ConfigurationError(
                 f"stream takes one image (got {type(image).__name__}); stream each image of a list in turn"
             )
-        if getattr(self._backend, "stream", None) is None and getattr(self._backend, "astream", None) is None:
+        capabilities = capabilities_of(self._backend)
+        if capabilities.stream is None and capabilities.astream is None:
             raise _cannot_stream(self._backend)
         params = dict(params)
         options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
         return params, options  # type: ignore[return-value]
 
-    def _stream_plan(self, task: str, image: Any, params: dict[str, Any]) -> tuple[_Plan, GenerationRequest]:
+    def _stream_plan(
+        self, task: str | Task, image: Any, params: dict[str, Any]
+    ) -> tuple[_Plan, GenerationRequest]:
         """Plan a streamed call: one image (a list is refused), every check as for a normal call."""
         params, options = self._stream_args(image, params)
         plan = self._plan(task, image, params, options)
         return plan, plan.requests[0]
 
-    def _check_stream_call(self, task: str, image: Any, params: dict[str, Any]) -> None:
+    def _check_stream_call(self, task: str | Task, image: Any, params: dict[str, Any]) -> None:
         """The checks of a streamed call that need no image (the async client runs them at the call)."""
         params, options = self._stream_args(image, params)
         self._settings(task, params, options)
 
     def _streamer(self) -> Any:
-        stream = getattr(self._backend, "stream", None)
+        stream = capabilities_of(self._backend).stream
         if stream is None:
             raise _cannot_stream(self._backend)
         return stream

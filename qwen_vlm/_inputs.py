@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .backends import Capabilities
 from .errors import ConfigurationError, ImageError
 from .groups import Images
 from .image_refs import ImageRef, prepare_images
-from .tasks import VIDEO_TASKS, TaskSpec
+from .tasks import Task
 from .video import Video, read_video
 
 __all__ = ["check_inputs", "prepare_inputs"]
@@ -80,17 +81,19 @@ def _video_ref(video: Any, index: int | None, keep_going: bool, sampler: Any = N
     return ref
 
 
-def check_inputs(backend: Any, spec: TaskSpec, refs: list[ImageRef], members: list[list[ImageRef]]) -> None:
+def check_inputs(
+    capabilities: Capabilities, task: Task, refs: list[ImageRef], members: list[list[ImageRef]]
+) -> None:
     """Refuse, before anything is sent, groups the backend cannot take and videos the task cannot.
 
     Raises:
         ConfigurationError: A group on a backend without groups, a group over the server's
-            ``max_images_per_request``, a video for a task that takes images only, or ``locate_events``
-            without a video.
+            ``max_images_per_request``, a video for a task that takes images only, or a task that
+            takes only videos (``locate_events``) without one.
     """
-    limit = getattr(backend, "max_images_per_request", None)
+    limit = capabilities.max_images_per_request
     largest = max((len(group) for group in members), default=1)
-    sent = getattr(backend, "video_frames_sent", None)
+    sent = capabilities.video_frames_sent
     if sent is not None:
         frames = max((sent(ref.clip) for ref in refs if ref.clip is not None), default=0)
         if limit is not None and frames > limit:
@@ -98,17 +101,17 @@ def check_inputs(backend: Any, spec: TaskSpec, refs: list[ImageRef], members: li
                 f"a video of {frames} sampled frames goes to this server as {frames} images, more than it "
                 f"takes in one request (max_images_per_request={limit}); lower Video(max_frames=...) or fps"
             )
-    if largest > 1 and not getattr(backend, "accepts_image_groups", False):
-        raise ConfigurationError(f"{type(backend).__name__} cannot take several images in one request")
+    if largest > 1 and not capabilities.image_groups:
+        raise ConfigurationError("this backend cannot take several images in one request")
     if limit is not None and largest > limit:
         raise ConfigurationError(
             f"a group of {largest} images is more than this server takes in one request "
             f"(max_images_per_request={limit}; vLLM: --limit-mm-per-prompt); split the group or raise "
             "the limit"
         )
-    if spec.name not in VIDEO_TASKS and any(ref.clip is not None for ref in refs):
+    if not task.accepts_video and any(ref.clip is not None for ref in refs):
         raise ConfigurationError(
-            f"{spec.method} does not take a Video; videos go to prompt, ask, caption and locate_events"
+            f"{task.label} does not take a Video; videos go to prompt, ask, caption and locate_events"
         )
-    if spec.name == "temporal-grounding" and any(ref.clip is None and ref.error is None for ref in refs):
-        raise ConfigurationError("locate_events needs a Video (a file, URL or frames): Video('clip.mp4')")
+    if task.requires_video and any(ref.clip is None and ref.error is None for ref in refs):
+        raise ConfigurationError(f"{task.label} needs a Video (a file, URL or frames): Video('clip.mp4')")

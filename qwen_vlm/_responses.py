@@ -11,7 +11,7 @@ from .errors import BackendError, BatchError, ImageError, QwenVLMError
 from .image_refs import ImageRef
 from .models import ModelInfo
 from .results import Result
-from .tasks import parse_answer
+from .tasks import Answer, Delivery, read_answer
 from .thinking import split_thinking
 
 __all__ = ["failed", "finish", "for_image", "result_for", "settle"]
@@ -61,43 +61,40 @@ def failed(count: int, exc: BaseException) -> list[GenerationResponse]:
 
 def result_for(info: ModelInfo, plan: _Plan, ref: ImageRef, response: GenerationResponse) -> Result:
     """One image's result; never raises (a failure of any kind is recorded on the result)."""
-    thinking, answer = split_thinking(response.text)
+    thinking, text = split_thinking(response.text)
     if response.thinking:
         thinking = response.thinking if thinking is None else f"{response.thinking}\n{thinking}"
     error = response.error
+    members = plan.members[ref.index or 0]
     image_size = None
-    # Coordinates need the original size: always known for grounding (pixels were loaded up front),
-    # and for OCR answers with located text whenever the pixels are in memory.
-    group = plan.members[ref.index or 0] if len(plan.members[ref.index or 0]) > 1 else None
     image_sizes = None
-    if error is None and (plan.spec.needs_geometry or ref.loaded):
+    # Sizes are always known for grounding (pixels were loaded up front), and for any other task
+    # whenever the pixels are in memory (OCR answers with located text use them).
+    if error is None and (plan.task.needs_geometry or ref.loaded):
         try:
             image_size = ref.size
-            if group is not None and (plan.spec.needs_geometry or plan.spec.name == "ocr"):
-                image_sizes = [member.size for member in group]
+            if len(members) > 1 and (plan.task.needs_geometry or all(m.loaded for m in members)):
+                image_sizes = tuple(member.size for member in members)
         except ImageError as exc:
             error = exc
-    result = parse_answer(
-        plan.spec,
-        answer,
-        info,
+    answer = Answer(
+        text,
         plan.params,
-        thinking=thinking,
+        info,
         image_size=image_size,
+        thinking=thinking,
         input_size=response.input_size,
-        usage=response.usage,
-        error=None if error is None else for_image(error, ref.index),
-        finish_reason=response.finish_reason,
-        max_tokens=plan.max_tokens,
-        source=plan.inputs[ref.index or 0],
-        scores=response.scores,
-        image_sizes=image_sizes if image_sizes is not None else ([(0, 0)] * len(group) if group else None),
+        image_sizes=image_sizes,
         input_sizes=response.input_sizes,
         video=ref.clip,
         time_offset=response.time_offset,
         logprobs=response.logprobs,
-        min_confidence=plan.min_confidence,
+        finish_reason=response.finish_reason,
+        scores=response.scores,
+        images=len(members),
     )
+    delivery = Delivery(response.usage, plan.inputs[ref.index or 0], plan.max_tokens, plan.min_confidence)
+    result = read_answer(plan.task, answer, delivery, None if error is None else for_image(error, ref.index))
     if result.exception is not None and result.exception.index is None:
         result.exception.index = ref.index  # a parse error: made for this result alone
     return result

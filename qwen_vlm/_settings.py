@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._call import CallOptions, _Settings
-from .backends import Backend
+from .backends import Backend, capabilities_of
 from .errors import ConfigurationError
 from .options import check_bool, check_int, check_number, check_path_or_str
-from .tasks import resolve_task, validate_params
+from .tasks import Task, get_task
 
 if TYPE_CHECKING:
     from .store import ResultStore
 
-__all__ = ["call_settings", "open_store"]
+__all__ = ["call_settings", "check_params", "open_store"]
 
 
 _STORES: dict[str, ResultStore] = {}
@@ -38,9 +39,27 @@ def open_store(cache: Any) -> ResultStore:
     return _STORES[key]
 
 
+def check_params(task: Task, params: dict[str, Any]) -> dict[str, Any]:
+    """A task's parameters as its :meth:`~qwen_vlm.Task.check` returns them.
+
+    Raises:
+        ConfigurationError: For missing or malformed parameters (a custom task's ``ValueError`` or
+            ``TypeError`` becomes one, naming the task).
+    """
+    try:
+        checked = task.check(params)
+    except ConfigurationError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigurationError(f"{task.label}: {exc}") from exc
+    if not isinstance(checked, Mapping):
+        raise ConfigurationError(f"task {task.name!r}: check() must return a dict, got {checked!r}")
+    return dict(checked)
+
+
 def call_settings(
     backend: Backend,
-    task: str,
+    task: str | Task,
     params: dict[str, Any],
     options: CallOptions,
     constrained_default: bool,
@@ -69,16 +88,17 @@ def call_settings(
     cache = options.get("cache")
     if cache is not None and cache is not False:
         cache = open_store(cache)
-    spec = resolve_task(task)
+    found = get_task(task)
     for name, value in (("max_objects", max_objects), ("min_confidence", min_confidence)):
-        if value is not None and spec.name not in ("object-detection", "point"):
-            raise ConfigurationError(f"{name} applies to detect and point, not {spec.method}")
-    if min_confidence is not None and getattr(backend, "gives_confidence", True) is False:
+        if value is not None and name not in found.call_options:
+            raise ConfigurationError(f"{name} applies to detect and point, not {found.label}")
+    capabilities = capabilities_of(backend)
+    if min_confidence is not None and capabilities.confidences is False:
         raise ConfigurationError(
             f"min_confidence needs token probabilities, which {backend!r} does not return "
             "(vLLM and SGLang do; see the confidence docs)"
         )
-    checked = validate_params(spec, params)
+    checked = check_params(found, params)
     info = backend.info
     if not info.vision:
         raise ConfigurationError(f"model {info.id!r} is text-only and cannot run image tasks")
@@ -87,15 +107,11 @@ def call_settings(
             f"model {info.id!r} has no thinking mode; drop enable_thinking or pick a Qwen3.5/3.6 "
             "or -Thinking model"
         )
-    if (
-        enable_thinking is False
-        and info.thinking == "always"
-        and not getattr(backend, "ignores_thinking_off", False)
-    ):
+    if enable_thinking is False and info.thinking == "always" and not capabilities.ignores_thinking_off:
         raise ConfigurationError(f"model {info.id!r} always thinks; enable_thinking=False is not possible")
     constrained = constrained_default if constrained is None else constrained
     return _Settings(
-        spec,
+        found,
         checked,
         max_tokens,
         temperature,

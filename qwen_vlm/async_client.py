@@ -16,7 +16,7 @@ from typing_extensions import Unpack
 from ._aio import execute_in_tasks
 from ._call import CallOptions, _Plan
 from ._core import ImageBatch, _ClientCore, _schema_param
-from .backends import GenerationRequest, GenerationResponse, StreamChunk
+from .backends import GenerationRequest, GenerationResponse, StreamChunk, capabilities_of
 from .images import ImageInput
 from .results import (
     Classification,
@@ -28,6 +28,7 @@ from .results import (
     TextResult,
 )
 from .streaming import AsyncStream
+from .tasks import Task
 from .tasks.extraction import Schema
 from .video import Video
 
@@ -42,7 +43,7 @@ class AsyncQwenVLM(_ClientCore):
         >>> results = await vlm.detect(images, ["car"])                              # doctest: +SKIP
     """
 
-    async def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
+    async def _call(self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         import asyncio
 
         plan = await asyncio.to_thread(self._plan, task, images, params, options)
@@ -303,12 +304,12 @@ class AsyncQwenVLM(_ClientCore):
 
     # <twin:end>
 
-    async def run(self, task: str, image: Any, **params: Any) -> Any:
+    async def run(self, task: str | Task, image: Any, **params: Any) -> Any:
         """Async :meth:`QwenVLM.run`."""
         options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
         return await self._call(task, image, params, options)  # type: ignore[arg-type]
 
-    def stream(self, task: str, image: Any, **params: Any) -> AsyncStream[Any]:
+    def stream(self, task: str | Task, image: Any, **params: Any) -> AsyncStream[Any]:
         """Async :meth:`QwenVLM.stream`: ``async for event in vlm.stream(...)``.
 
         The task, its parameters and the options are checked here; the image is read and the request
@@ -327,10 +328,8 @@ class AsyncQwenVLM(_ClientCore):
                 for chunk in replay:
                     yield chunk
                 return
-            astream = getattr(self._backend, "astream", None)
-            source: AsyncGenerator[StreamChunk, None] = (
-                astream(request) if astream is not None else _in_thread(self._streamer(), request)
-            )
+            astream = capabilities_of(self._backend).astream
+            source: Any = astream(request) if astream is not None else _in_thread(self._streamer(), request)
             try:
                 async for chunk in source:
                     yield chunk

@@ -9,6 +9,13 @@ Examples::
     qwen-vlm ocr scan.png --backend openai --base-url http://localhost:8000/v1 --model Qwen/Qwen3-VL-2B
     qwen-vlm detect photos/ --classes cat,dog --export coco --output dataset/ --cache run.db
     qwen-vlm evaluate instances.json --task detect --model Qwen/Qwen3-VL-2B-Instruct --model Qwen/Qwen3.5-2B
+    qwen-vlm run my_tasks:CountTask photo.jpg --param object=cats   # your own task (module:Object)
+    qwen-vlm run count photo.jpg --import my_tasks --param object=cats  # a module that registers it
+
+A task is a built-in (``detect``, ``classify-multi``, ``locate-events``...), the name of a task registered
+by a module given with ``--import`` or by an installed package's ``qwen_vlm.tasks`` entry point, or
+``module:Object`` (a :class:`~qwen_vlm.Task` subclass or instance; the current folder is importable).
+``run`` before the task is optional.
 
 Every image argument is checked (the file exists and is an image; a URL is well formed) before a model
 is loaded or anything is sent. Exit status: 0 all images succeeded, 1 an image or request failed,
@@ -28,10 +35,20 @@ from typing import Any
 from ._cli_options import add_model_options, client_options, report_error
 from ._version import __version__
 from .errors import ConfigurationError, QwenVLMError
-from .results import Result
+from .results import (
+    Classification,
+    Detections,
+    Events,
+    Extraction,
+    MultiLabelClassification,
+    Points,
+    Result,
+    TextResult,
+)
 
 __all__ = ["main"]
 
+#: The built-in tasks as the command names them (any registered task or ``module:Object`` works too).
 TASKS = (
     "prompt",
     "ocr",
@@ -62,18 +79,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Keys: --api-key, or the OPENROUTER_API_KEY / OPENAI_API_KEY environment variables.",
     )
     p.add_argument("--version", action="version", version=f"qwen-vlm {__version__}")
-    p.add_argument("task", choices=TASKS, help="what to do")
+    p.add_argument(
+        "task",
+        metavar="TASK",
+        help=f"what to do: {', '.join(TASKS)}, a registered task's name, or module:Object",
+    )
     p.add_argument("images", nargs="+", help="image paths or http(s) URLs")
     add_model_options(p.add_argument_group("model"))
-    task = p.add_argument_group("task")
-    task.add_argument("--classes", default=None, help="comma-separated classes (classify, detect, point)")
-    task.add_argument("--question", default=None, help="the question (ask)")
-    task.add_argument("--text", default=None, help="the prompt (prompt)")
-    task.add_argument("--schema", default=None, help="JSON object of field → description (extract)")
-    task.add_argument("--detailed", action="store_true", help="a detailed caption")
-    task.add_argument(
-        "--events", default=None, help="comma-separated events to find in a video (locate-events)"
-    )
+    _task_options(p.add_argument_group("task"))
     media = p.add_argument_group("inputs")
     media.add_argument(
         "--together", action="store_true", help="ask about all the images at once (one question, one answer)"
@@ -119,6 +132,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _task_options(task: Any) -> None:
+    """The task parameters the command takes."""
+    task.add_argument("--classes", default=None, help="comma-separated classes (classify, detect, point)")
+    task.add_argument("--question", default=None, help="the question (ask)")
+    task.add_argument("--text", default=None, help="the prompt (prompt)")
+    task.add_argument("--schema", default=None, help="JSON object of field → description (extract)")
+    task.add_argument("--detailed", action="store_true", help="a detailed caption")
+    task.add_argument(
+        "--events", default=None, help="comma-separated events to find in a video (locate-events)"
+    )
+    task.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a task parameter (repeatable; VALUE is read as JSON when it is JSON, else as text)",
+    )
+    task.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (a module that calls qwen_vlm.register_task; repeatable)",
+    )
+
+
 def _expand(images: Sequence[str]) -> list[str]:
     """Image arguments with every folder replaced by the image files in it (sorted)."""
     from .images import IMAGE_SUFFIXES
@@ -136,25 +176,62 @@ def _expand(images: Sequence[str]) -> list[str]:
     return out
 
 
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 def _params(args: argparse.Namespace) -> dict[str, Any]:
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    if args.task == "prompt":
-        return {"text": args.text}
-    if args.task == "ask":
-        return {"question": args.question}
-    if args.task == "caption":
-        return {"detailed": args.detailed}
-    if args.task in ("classify", "classify-multi", "point", "detect"):
-        return {"classes": classes}
-    if args.task == "locate-events":
-        return {"events": [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None}
-    if args.task == "extract":
+    """The task parameters the command line gives (the task refuses those it does not take)."""
+    params: dict[str, Any] = {}
+    for name, value in (
+        ("classes", _split(args.classes)),
+        ("question", args.question),
+        ("text", args.text),
+        ("events", _split(args.events)),
+    ):
+        if value is not None:
+            params[name] = value
+    if args.detailed:
+        params["detailed"] = True
+    if args.schema:
         try:
-            schema = json.loads(args.schema) if args.schema else None
+            params["schema"] = json.loads(args.schema)
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"--schema is not valid JSON: {exc}") from None
-        return {"schema": schema}
-    return {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(f"--param takes KEY=VALUE, got {item!r}")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def _task(args: argparse.Namespace) -> Any:
+    """The task: ``module:Object`` loaded, modules given with ``--import`` imported, then by name."""
+    import importlib
+
+    from .tasks import get_task
+
+    if args.imports or ":" in args.task:
+        sys.path.insert(0, os.getcwd())  # the user's own modules, as `python -m` would find them
+    for module in args.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigurationError(f"--import {module}: {exc}") from None
+    module, sep, name = args.task.partition(":")
+    if not sep:
+        return get_task(args.task)
+    try:
+        found: Any = importlib.import_module(module)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"task {args.task!r} cannot be loaded: {exc}") from None
+    return get_task(found)
 
 
 def _check_images(images: Sequence[str]) -> None:
@@ -188,40 +265,41 @@ def _inputs(args: argparse.Namespace) -> Any:
 
 def _show(result: Result, name: str, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"image": name, **result.to_dict()}, ensure_ascii=False))
+        print(json.dumps({"image": name, **result.to_dict()}, ensure_ascii=False, default=str))
         return
     print(f"== {name}")
     if result.error:
         print(f"error: {result.error}")
-    elif hasattr(result, "detections"):
+    elif isinstance(result, Detections):
         for det in result.detections:
             print(f"{det.label}\t" + " ".join(f"{v:.1f}" for v in det.xyxy))
-    elif hasattr(result, "points"):
+    elif isinstance(result, Points):
         for point in result.points:
             print(f"{point.label}\t{point.xy[0]:.1f} {point.xy[1]:.1f}")
-    elif hasattr(result, "labels"):
+    elif isinstance(result, MultiLabelClassification):
         print(", ".join(result.labels) or "(none)")
-    elif hasattr(result, "label"):
+    elif isinstance(result, Classification):
         print(result.label)
-    elif hasattr(result, "data"):
+    elif isinstance(result, Extraction):
         print(json.dumps(result.to_dict()["data"], ensure_ascii=False, indent=2))
-    elif hasattr(result, "events"):
+    elif isinstance(result, Events):
         for event in result.events:
             print(f"{event.label}\t{event.start:.1f}-{event.end:.1f} s")
         if not result.events:
             print("(none)")
-    else:
+    elif isinstance(result, TextResult):
         print(result.text)
+    else:  # a custom task's result: its own fields
+        shared = {"text", "thinking", "model", "usage", "error", "error_type", "finish_reason", "source"}
+        own = {k: v for k, v in result.to_dict().items() if k not in shared and k != "task_result"}
+        print(json.dumps(own, ensure_ascii=False, indent=2, default=str))
     if result.thinking:
         print(f"(thinking: {len(result.thinking)} characters)")
 
 
 def _save_drawing(result: Result, name: str, index: int, folder: Path) -> Path | None:
-    drawable = (
-        hasattr(result, "detections")
-        or hasattr(result, "points")
-        or hasattr(result, "events")
-        or bool(getattr(result, "regions", None))
+    drawable = isinstance(result, (Detections, Points, Events)) or (
+        isinstance(result, TextResult) and bool(result.regions)
     )
     if not drawable or not result.ok:
         return None
@@ -240,12 +318,15 @@ def _shell(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 a failed image or request, 2 bad usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # `qwen-vlm run TASK ...` is `qwen-vlm TASK ...`
+        argv = argv[1:]
     if argv[:1] == ["evaluate"]:
         from .evaluation.command import main as evaluate_main
 
         return evaluate_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
+        task = _task(args)
         params = _params(args)
         args.images = _expand(args.images)
         _check_images(args.images)  # before any model load or request
@@ -259,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         vlm = QwenVLM(args.model, constrained=args.constrained, cache=args.cache, **client_options(args))
         single = len(args.images) == 1 or args.together
         out = vlm.run(
-            args.task.replace("-", "_"),
+            task,
             _inputs(args),
             **params,
             max_tokens=args.max_tokens,

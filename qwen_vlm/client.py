@@ -27,6 +27,7 @@ from .results import (
     TextResult,
 )
 from .streaming import Stream
+from .tasks import Task
 from .tasks.extraction import Schema
 from .video import Video
 
@@ -70,7 +71,7 @@ class QwenVLM(_ClientCore):
         Detections([Detection('cat', xyxy=(12.0, 40.5, 310.2, 398.0))])
     """
 
-    def _call(self, task: str, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
+    def _call(self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         plan = self._plan(task, images, params, options)
         if not plan.refs:
             return []
@@ -321,23 +322,30 @@ class QwenVLM(_ClientCore):
 
     # <twin:end>
 
-    def run(self, task: str, image: Any, **params: Any) -> Any:
-        """Run a task by name: a block task type (``"object-detection"``) or a method name (``"detect"``).
+    def run(self, task: str | Task, image: Any, **params: Any) -> Any:
+        """Run any task: a built-in by name, a registered task's name, or a :class:`~qwen_vlm.Task`.
 
         Args:
-            task: The task.
-            image: One image, or a list of images.
-            **params: The task's parameters (``classes``, ``question``, ``text``/``prompt``, ``schema``/
-                ``output_structure``, ``detailed``) and call options.
+            task: A block task type (``"object-detection"``), a method name (``"detect"``), the name of
+                a task given to :func:`~qwen_vlm.register_task`, or a :class:`~qwen_vlm.Task` object.
+            image: One image, or a list of images (then a list of results, same order).
+            **params: The task's parameters (built-ins: ``classes``, ``question``, ``text``/``prompt``,
+                ``schema``/``output_structure``, ``detailed``, ``events``) and call options.
+
+        Returns:
+            The task's result (a list of them for a list of images).
+
+        Raises:
+            ConfigurationError: For an unknown task (the message lists the known ones) or bad parameters.
         """
         options = {k: params.pop(k) for k in list(params) if k in CallOptions.__annotations__}
         return self._call(task, image, params, options)  # type: ignore[arg-type]
 
-    def stream(self, task: str, image: Any, **params: Any) -> Stream[Any]:
+    def stream(self, task: str | Task, image: Any, **params: Any) -> Stream[Any]:
         """Stream one task's answer as it is generated; the typed result is there when it ends.
 
         Args:
-            task: The task, as for :meth:`run` (``"caption"``, ``"ocr"``, ``"detect"``...).
+            task: The task, as for :meth:`run` (``"caption"``, ``"ocr"``, ``"detect"``, a Task...).
             image: One image (a list is refused: stream each in turn).
             **params: The task's parameters and call options, as for :meth:`run`.
 

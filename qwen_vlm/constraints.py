@@ -60,7 +60,16 @@ MAX_NUMBER = 10**15
 #: Most items of an array in a constrained extraction, unless the schema sets ``maxItems``.
 MAX_ITEMS = 256
 
-ConstraintKind = Literal["detect", "point", "classify", "classify_multi", "extract", "events"]
+#: The answer shapes: boxes, points, one label, a list of labels, a JSON document, events in time.
+ConstraintKind = Literal["boxes", "points", "label", "labels", "json", "events"]
+#: Earlier names of the shapes (the tasks they came from), still accepted.
+_FORMER_KINDS = {
+    "detect": "boxes",
+    "point": "points",
+    "classify": "label",
+    "classify_multi": "labels",
+    "extract": "json",
+}
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,15 @@ class Constraint:
     """The shape a structured answer must have.
 
     Attributes:
-        kind: The task.
+        kind: The answer's shape (``"boxes"``, ``"points"``, ``"label"``, ``"labels"``, ``"json"``,
+            ``"events"``); the former task names (``"detect"``...) are accepted too.
         classes: The classes (classification; detection/pointing labels when given).
         coordinates: The family's coordinate convention (grounding tasks).
         max_objects: Most objects in a detection or pointing answer.
         schema: The user's JSON schema (extract), before bounds are added.
         images: Images in the question; in a group each object also names its image (1 to ``images``).
         duration: For ``events``: the video's length in seconds (times are bounded by it).
+        name: The name servers are given for the schema (``response_format``); default ``kind``.
     """
 
     kind: ConstraintKind
@@ -84,6 +95,10 @@ class Constraint:
     schema: Mapping[str, Any] | None = field(default=None, compare=False)
     images: int = 1
     duration: float | None = None
+    name: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", _FORMER_KINDS.get(self.kind, self.kind))
 
     def json_schema(self, input_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """The bounded JSON schema of the answer.
@@ -92,12 +107,12 @@ class Constraint:
             input_size: ``(width, height)`` of the image the model saw (the largest, in a group); bounds
                 absolute coordinates (Qwen2.5-VL). Without it, they are bounded by 0-32768 only.
         """
-        if self.kind == "classify":
+        if self.kind == "label":
             return _object({"label": _label(self.classes)})
-        if self.kind == "classify_multi":
+        if self.kind == "labels":
             classes = list(self.classes or ())
             return {"type": "array", "items": {"enum": classes}, "maxItems": len(classes)}
-        if self.kind == "extract":
+        if self.kind == "json":
             return bounded_schema(self.schema or {"type": "object"})
         if self.kind == "events":
             longest = math.ceil(self.duration) if self.duration is not None else 86400
@@ -108,7 +123,7 @@ class Constraint:
             width, height = input_size if input_size is not None else (32768, 32768)
         else:
             width = height = 1000
-        if self.kind == "detect":  # x1 < x2 and y1 < y2 is kept by the decoder (JSON schema cannot)
+        if self.kind == "boxes":  # x1 < x2 and y1 < y2 is kept by the decoder (JSON schema cannot)
             key, bounds = "bbox_2d", [(0, width - 1), (0, height - 1), (1, width), (1, height)]
         else:
             key, bounds = "point_2d", [(0, width), (0, height)]

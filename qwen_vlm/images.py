@@ -34,7 +34,6 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "ImageInput",
     "check_url",
-    "encode_jpeg",
     "is_image_input",
     "load_image",
     "pixel_digest",
@@ -308,13 +307,6 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
         "HxWx3 uint8 array, a data: URL or an http(s) URL",
         index,
     )
-
-
-def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    """Encode an RGB image as JPEG bytes."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def pixel_digest(image: Image.Image) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import GenerationRequest, GenerationResponse, StreamChunk, stream_chunks
+from .backends.capabilities import Capabilities
 from .errors import QwenVLMError
 from .geometry import smart_resize
 from .models import REGISTRY, Family, ModelInfo, resolve_model
@@ -58,7 +59,10 @@ class FakeBackend:
         calls: How many :meth:`generate`/:meth:`agenerate` calls were made.
     """
 
+    #: Undownloaded URLs are passed through, like a remote server.
     accepts_urls = True
+    #: Several images in one request (set it in a subclass to test groups).
+    accepts_image_groups = False
 
     def __init__(
         self,
@@ -89,6 +93,13 @@ class FakeBackend:
             self._responder = lambda _request: text
         else:
             self._script = list(responses)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """URLs passed through (never downloaded), groups as the class says, streaming."""
+        return Capabilities(
+            accepts_urls=self.accepts_urls, image_groups=self.accepts_image_groups, stream=self.stream
+        )
 
     def _next(self, request: GenerationRequest) -> Scripted:
         if self._responder is not None:

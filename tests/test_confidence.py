@@ -102,11 +102,13 @@ def test_a_group_answer_scores_each_object_on_its_image() -> None:
     tokens = tokens_of(answer, size=4)
     lp = merge_pieces(tokens)
     from qwen_vlm.models import resolve_model
-    from qwen_vlm.tasks import TASKS, parse_answer
+    from qwen_vlm.tasks import Answer, Delivery, get_task, read_answer
 
-    result = parse_answer(
-        TASKS["object-detection"], answer, resolve_model(Q3, "openai"), {"classes": None},
-        image_size=(200, 100), image_sizes=[(200, 100), (300, 300)], logprobs=lp,
+    result = read_answer(
+        get_task("object-detection"),
+        Answer(answer, {"classes": None}, resolve_model(Q3, "openai"), image_size=(200, 100),
+               image_sizes=((200, 100), (300, 300)), logprobs=lp, images=2),
+        Delivery(),
     )  # fmt: skip
     found = {d.label: d for d in result}
     assert found["x"].image == 1 and found["y"].image == 0

@@ -746,7 +746,7 @@ def test_parsing_text_you_have_needs_no_classes() -> None:
 
 
 def test_a_parser_crash_is_recorded_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    import qwen_vlm.tasks.answers as tasks
+    import qwen_vlm.tasks.located as tasks
 
     def boom(*args: Any) -> Any:
         raise RuntimeError("parser bug")

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "constraints",
             "models",
             "logprobs",
+            "class_scoring",
         ),
     ),
     ("inputs", ("images", "image_refs", "video", "groups")),

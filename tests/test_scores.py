@@ -18,6 +18,7 @@ pytest.importorskip("transformers")
 from qwen_vlm import QwenVLM  # noqa: E402
 from qwen_vlm.backends.local import scoring  # noqa: E402
 from qwen_vlm.prompts import classify_prompt  # noqa: E402
+from qwen_vlm.tasks.classify import single_label_answer  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FAMILIES = ("qwen2_5_vl", "qwen3_vl", "qwen3_5")
@@ -54,9 +55,7 @@ def test_scores_are_the_normalised_teacher_forced_likelihoods(
     assert result.scores is not None and list(result.scores) == CLASSES
     assert sum(result.scores.values()) == pytest.approx(1.0)
     prompt = classify_prompt(tuple(CLASSES))
-    expected = scoring.normalise(
-        [reference_logprob(vlm, prompt, scoring.single_label_answer(c)) for c in CLASSES]
-    )
+    expected = scoring.normalise([reference_logprob(vlm, prompt, single_label_answer(c)) for c in CLASSES])
     assert list(result.scores.values()) == pytest.approx(expected, abs=1e-4)
 
 
@@ -83,7 +82,7 @@ def test_a_class_forced_by_a_logits_bias_gets_the_highest_score(
 ) -> None:
     vlm = QwenVLM(str(checkpoints[family]), device="cpu")
     tokenizer = vlm.backend.processor.tokenizer  # type: ignore[attr-defined]
-    answers = {c: tokenizer.encode(scoring.single_label_answer(c), add_special_tokens=False) for c in CLASSES}
+    answers = {c: tokenizer.encode(single_label_answer(c), add_special_tokens=False) for c in CLASSES}
     # From where the target's answer parts from the others', its tokens are made likely (tokens every
     # answer shares, such as the closing '"}', are left alone).
     others = [a for c, a in answers.items() if c != target]

@@ -6,8 +6,17 @@ from typing import Any, Literal
 
 from ..errors import ConfigurationError
 from .base import Backend, GenerationRequest, GenerationResponse, StreamChunk
+from .capabilities import Capabilities, capabilities_of
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResponse", "StreamChunk", "create_backend"]
+__all__ = [
+    "Backend",
+    "Capabilities",
+    "GenerationRequest",
+    "GenerationResponse",
+    "StreamChunk",
+    "capabilities_of",
+    "create_backend",
+]
 
 BACKEND_NAMES = ("local", "openrouter", "openai")
 

@@ -12,16 +12,9 @@ Error contract for implementations:
 * For a failure that concerns one request, return a response whose ``error`` is set (or raise any other
   :class:`~qwen_vlm.errors.QwenVLMError` — the client then marks every request of that batch as failed).
 
-Optional attributes the client looks for:
-
-* ``accepts_urls = True``: the backend can pass an undownloaded http(s) URL to the model; otherwise the
-  client downloads every URL (and fails on a bad one) before sending anything.
-* ``ignores_thinking_off = True``: ``enable_thinking=False`` on an always-thinking model is tolerated
-  rather than a :class:`~qwen_vlm.errors.ConfigurationError`.
-* ``stream(request)`` / ``astream(request)``: iterators of :class:`StreamChunk` for one request, the
-  last one carrying the whole :class:`GenerationResponse`. Closing the iterator must stop the generation
-  (or close the connection) at once. Without ``astream``, the async client drives ``stream`` in a worker
-  thread; without ``stream``, the backend cannot stream.
+What a backend can do beyond this (URLs, groups, streaming, video sampling, confidences, images per
+request, its identity in the result store) it declares in one place: a ``capabilities`` attribute holding
+a :class:`~qwen_vlm.backends.Capabilities` (see :mod:`qwen_vlm.backends.capabilities`).
 """
 
 from __future__ import annotations
@@ -30,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..class_scoring import ClassScoring
 from ..errors import BackendError, QwenVLMError
 from ..logprobs import TokenLogprobs
 from ..models import ModelInfo
@@ -62,10 +56,10 @@ class GenerationRequest:
         enable_thinking: ``True``/``False`` to switch reasoning on/off; ``None`` for the model default.
         json_schema: A JSON schema the answer must follow (structured output), if any.
         needs_geometry: The answer holds coordinates: the backend must report ``input_size``.
-        task: The task name, for logs and servers that want to know.
+        task: The task's name, for logs (a backend never branches on it).
         constraint: The shape the answer must have, for backends that can decode under a grammar
             (``None``: generate freely).
-        classes: The classes of a classification (backends that can score them fill ``scores``).
+        scoring: Classes to rate, for backends that can score answers (they fill ``scores``).
         more_images: The other images of a group (:class:`~qwen_vlm.Images`), after ``image``, in order;
             every image is sent before the prompt.
         video: For a :class:`~qwen_vlm.Video`: its sampled clip (``image`` is then its first frame).
@@ -80,7 +74,7 @@ class GenerationRequest:
     needs_geometry: bool = False
     task: str = "unconstrained"
     constraint: Constraint | None = None
-    classes: tuple[str, ...] | None = None
+    scoring: ClassScoring | None = None
     more_images: tuple[ImageRef, ...] = ()
     video: VideoClip | None = None
 

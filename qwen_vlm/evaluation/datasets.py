@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import DatasetError, MissingDependencyError
 from ..images import IMAGE_SUFFIXES
 from .pairs import from_pairs, from_supervision
-from .samples import Box, LabelledSet, Sample
+from .samples import BOXES, LABEL, LABELS, TEXT, Box, LabelledSet, Sample
 
 __all__ = ["load_class_folders", "load_coco", "load_dataset", "load_yolo"]
 
@@ -80,7 +80,7 @@ def load_coco(
     for k, ann in enumerate(data.get("annotations") or []):
         boxes[_coco_image(ann, k, files, path)].append(_coco_box(ann, k, names, path))
     samples = tuple(Sample(str(files[i]), files[i].name, tuple(boxes[i])) for i in files)
-    return LabelledSet("detect", samples, tuple(names[i] for i in sorted(names)), f"COCO {path.name}")
+    return LabelledSet(BOXES, samples, tuple(names[i] for i in sorted(names)), f"COCO {path.name}")
 
 
 def _image_folder(path: Path, data: dict[str, Any]) -> Path:
@@ -137,7 +137,7 @@ def load_yolo(root: str | os.PathLike[str], split: str | None = None) -> Labelle
     )
     if not samples:
         raise DatasetError("no images", images)
-    return LabelledSet("detect", samples, classes, f"YOLO {base.name}")
+    return LabelledSet(BOXES, samples, classes, f"YOLO {base.name}")
 
 
 def _yolo_names(path: Path) -> tuple[str, ...]:
@@ -201,23 +201,23 @@ def load_class_folders(root: str | os.PathLike[str]) -> LabelledSet:
     ]
     if not samples:
         raise DatasetError("no images in the class folders", base)
-    return LabelledSet("classify", tuple(samples), tuple(f.name for f in folders), f"folders {base.name}")
+    return LabelledSet(LABEL, tuple(samples), tuple(f.name for f in folders), f"folders {base.name}")
 
 
 def load_dataset(
     dataset: Any,
-    task: str,
+    kind: str,
     *,
     images: str | os.PathLike[str] | None = None,
     split: str | None = None,
     classes: Sequence[str] | None = None,
 ) -> LabelledSet:
-    """Any supported dataset, for a task kind (``"detect"``, ``"classify"``, ``"classify_multi"``, ``"ocr"``).
+    """Any supported dataset, for a kind of truth (``"boxes"``, ``"label"``, ``"labels"``, ``"text"``).
 
     Args:
         dataset: A COCO JSON path, a YOLO folder, a folder of class folders, a
             ``supervision.DetectionDataset``, or a list of ``(image, truth)`` pairs.
-        task: The task kind.
+        kind: The kind of truth the task is scored against.
         images: COCO: the image folder.
         split: YOLO: the split subfolder of ``images/`` and ``labels/`` (``"val"``...).
         classes: Override the dataset's classes (their order is the table's).
@@ -238,14 +238,14 @@ def load_dataset(
     elif hasattr(dataset, "classes") and hasattr(dataset, "annotations"):
         loaded = from_supervision(dataset)
     elif isinstance(dataset, (list, tuple)):
-        loaded = from_pairs(dataset, task, classes)
+        loaded = from_pairs(dataset, kind, classes)
     else:
         raise DatasetError(f"cannot evaluate on a {type(dataset).__name__}")
-    if task == "classify_multi" and loaded.kind == "classify":  # one true class per image
+    if kind == LABELS and loaded.kind == LABEL:  # one true class per image
         samples = tuple(Sample(s.image, s.name, frozenset([s.truth])) for s in loaded.samples)
-        loaded = LabelledSet(task, samples, loaded.classes, loaded.description)
-    if loaded.kind != task:
-        raise DatasetError(f"a {loaded.kind} dataset cannot evaluate {task}")
-    if classes is not None and loaded.kind != "ocr":
+        loaded = LabelledSet(kind, samples, loaded.classes, loaded.description)
+    if loaded.kind != kind:
+        raise DatasetError(f"a dataset whose truth is {loaded.kind} cannot score a task answered with {kind}")
+    if classes is not None and loaded.kind != TEXT:
         loaded = LabelledSet(loaded.kind, loaded.samples, tuple(classes), loaded.description, loaded.extra)
     return loaded

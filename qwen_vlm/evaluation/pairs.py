@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import DatasetError
-from .samples import Box, LabelledSet, Sample
+from .samples import BOXES, LABEL, LABELS, TEXT, Box, LabelledSet, Sample
 
 __all__ = ["from_pairs", "from_supervision"]
 
@@ -37,20 +37,21 @@ def _boxes(truth: Any, k: int) -> tuple[Box, ...]:
     return tuple(out)
 
 
-def _truth(task: str, truth: Any, k: int) -> Any:
-    if task == "detect":
+def _truth(kind: str, truth: Any, k: int) -> Any:
+    if kind == BOXES:
         return _boxes(truth, k)
-    if task == "classify_multi":
+    if kind == LABELS:
         labels = [truth] if isinstance(truth, str) else list(truth or ())
         if not all(isinstance(t, str) and t for t in labels):
             raise DatasetError(f"pair {k}: multi-label truth must be class names, got {truth!r}")
         return frozenset(labels)
-    if not isinstance(truth, str) or (task == "classify" and not truth):
-        raise DatasetError(f"pair {k}: the truth of {task} is a string, got {type(truth).__name__}")
+    if not isinstance(truth, str) or (kind == LABEL and not truth):
+        what = "a class" if kind == LABEL else "the text"
+        raise DatasetError(f"pair {k}: the truth is {what}, a string; got {type(truth).__name__}")
     return truth
 
 
-def from_pairs(pairs: Sequence[Any], task: str, classes: Sequence[str] | None = None) -> LabelledSet:
+def from_pairs(pairs: Sequence[Any], kind: str, classes: Sequence[str] | None = None) -> LabelledSet:
     """Samples from ``(image, truth)`` pairs; the classes are ``classes`` or every label, first seen first.
 
     Raises:
@@ -60,25 +61,25 @@ def from_pairs(pairs: Sequence[Any], task: str, classes: Sequence[str] | None = 
     for k, pair in enumerate(pairs):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise DatasetError(f"pair {k} is not (image, truth): {type(pair).__name__}")
-        samples.append(Sample(pair[0], _name(pair[0], k), _truth(task, pair[1], k)))
+        samples.append(Sample(pair[0], _name(pair[0], k), _truth(kind, pair[1], k)))
     if not samples:
         raise DatasetError("the list of pairs is empty")
-    if classes is None and task != "ocr":
+    if classes is None and kind != TEXT:
         seen: dict[str, None] = {}
         for sample in samples:
             labels = (
                 [b.label for b in sample.truth]
-                if task == "detect"
+                if kind == BOXES
                 else sorted(sample.truth)
-                if task == "classify_multi"
+                if kind == LABELS
                 else [sample.truth]
             )
             seen.update(dict.fromkeys(labels))
         classes = list(seen)
-    if task != "ocr" and not classes:
+    if kind != TEXT and not classes:
         raise DatasetError("the pairs name no class: pass classes=")
     noun = "labelled image" if len(samples) == 1 else "labelled images"
-    return LabelledSet(task, tuple(samples), tuple(classes or ()), f"{len(samples)} {noun}")
+    return LabelledSet(kind, tuple(samples), tuple(classes or ()), f"{len(samples)} {noun}")
 
 
 def from_supervision(dataset: Any) -> LabelledSet:
@@ -96,4 +97,4 @@ def from_supervision(dataset: Any) -> LabelledSet:
                 )
             boxes.append(Box(classes[int(class_id)], tuple(float(v) for v in xyxy)))  # type: ignore[arg-type]
         samples.append(Sample(str(path), _name(str(path), k), tuple(boxes)))
-    return LabelledSet("detect", tuple(samples), classes, f"DetectionDataset ({len(samples)} images)")
+    return LabelledSet(BOXES, tuple(samples), classes, f"DetectionDataset ({len(samples)} images)")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ConfigurationError, MissingDependencyError
+from .samples import BOXES
 
 __all__ = ["Evaluation", "EvaluationRun"]
 
@@ -81,12 +82,15 @@ class Evaluation:
         dataset: What the images and labels came from.
         classes: The dataset's classes, in table order.
         runs: One :class:`EvaluationRun` per client, in the order given.
+        truth: What the answers were scored against: ``"boxes"`` (mAP), ``"label"``, ``"labels"``
+            (accuracy, F1) or ``"text"`` (CER).
     """
 
     task: str
     dataset: str
     classes: tuple[str, ...]
     runs: tuple[EvaluationRun, ...]
+    truth: str = BOXES
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -137,7 +141,7 @@ class Evaluation:
             MissingDependencyError: If matplotlib is not installed.
             ConfigurationError: For a task that has no such curve.
         """
-        if self.task != "detect":
+        if self.truth != BOXES:
             raise ConfigurationError("precision-recall curves are drawn for detection evaluations")
         try:
             import matplotlib
@@ -173,7 +177,7 @@ class Evaluation:
             cells += [f"{run.seconds_per_image:.2f}", str(run.prompt_tokens + run.completion_tokens)]
             cells += ["-" if run.cost is None else f"{run.cost:.4f}", f"{run.failures}/{run.images}"]
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        picture = self._plot_html() if self.task == "detect" else ""
+        picture = self._plot_html() if self.truth == BOXES else ""
         title = f"<b>{html.escape(self.task)}</b> on {html.escape(self.dataset)}"
         return f"<div>{title}<table><tr>{head}</tr>{''.join(rows)}</table>{picture}</div>"
 

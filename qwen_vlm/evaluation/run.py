@@ -8,26 +8,33 @@ from typing import Any
 
 from ..client import QwenVLM
 from ..errors import ConfigurationError
-from ..tasks import resolve_task
+from ..results import Classification, Detections, MultiLabelClassification
+from ..tasks import Task, get_task
 from .datasets import load_dataset
 from .metrics import classification_scores, detection_scores, multilabel_scores, ocr_scores
 from .report import Evaluation, EvaluationRun
-from .samples import LabelledSet
+from .samples import BOXES, LABEL, LABELS, TEXT, LabelledSet
 
 __all__ = ["evaluate"]
 
-_KINDS = {
-    "object-detection": "detect",
-    "classification": "classify",
-    "multi-label-classification": "classify_multi",
-    "ocr": "ocr",
-}
+#: What a task's result is scored against, by its result type (unless the task says).
+_TRUTH = (
+    (Detections, BOXES),
+    (Classification, LABEL),
+    (MultiLabelClassification, LABELS),
+)
+
+
+def _truth(task: Task) -> str | None:
+    if task.evaluated_as is not None:
+        return task.evaluated_as if task.evaluated_as in (BOXES, LABEL, LABELS, TEXT) else None
+    return next((kind for result, kind in _TRUTH if issubclass(task.result, result)), None)
 
 
 def evaluate(
     clients: QwenVLM | Sequence[QwenVLM] | Mapping[str, QwenVLM],
     dataset: Any,
-    task: str = "detect",
+    task: str | Task = "detect",
     *,
     images: Any = None,
     split: str | None = None,
@@ -43,7 +50,10 @@ def evaluate(
             class folders, a ``supervision.DetectionDataset``, or a list of ``(image, truth)`` pairs —
             the truth being boxes ``[(label, (x1, y1, x2, y2)), ...]`` or a ``Detections`` (detect), a
             class (classify), class names (classify_multi) or the text (ocr).
-        task: ``"detect"``, ``"classify"``, ``"classify_multi"`` or ``"ocr"``.
+        task: ``"detect"``, ``"classify"``, ``"classify_multi"``, ``"ocr"``, or any task (a name or a
+            :class:`~qwen_vlm.Task`) whose result is :class:`~qwen_vlm.Detections` (mAP),
+            :class:`~qwen_vlm.Classification` (accuracy, F1), :class:`~qwen_vlm.MultiLabelClassification`
+            (F1), or whose ``evaluated_as`` is ``"text"`` (CER against the true text, as ``ocr``).
         images: COCO: the image folder (default: the JSON's folder, or ``images/`` next to it).
         split: YOLO: the split (``"val"`` reads ``images/val`` and ``labels/val``).
         classes: The classes to ask for and score (default: the dataset's, in its order).
@@ -59,15 +69,19 @@ def evaluate(
         ConfigurationError: For a task that cannot be evaluated, or no client.
         MissingDependencyError: Without the ``eval`` extra (pycocotools, scikit-learn, jiwer).
     """
-    kind = _KINDS.get(resolve_task(task).name)
+    found = get_task(task)
+    kind = _truth(found)
     if kind is None:
-        raise ConfigurationError(f"evaluate scores detect, classify, classify_multi and ocr, not {task!r}")
+        raise ConfigurationError(
+            "evaluate scores detect, classify, classify_multi, ocr and tasks with their result types, "
+            f"not {task!r}"
+        )
     named = _named(clients)
     labelled = load_dataset(dataset, kind, images=images, split=split, classes=classes)
     if "strict" in options:
         raise ConfigurationError("evaluate counts a failed image as a miss; strict= does not apply")
-    runs = tuple(_run(name, client, labelled, progress, options) for name, client in named)
-    return Evaluation(kind, labelled.description, labelled.classes, runs)
+    runs = tuple(_run(name, client, found, labelled, progress, options) for name, client in named)
+    return Evaluation(found.label, labelled.description, labelled.classes, runs, truth=kind)
 
 
 def _named(clients: Any) -> list[tuple[str, QwenVLM]]:
@@ -92,12 +106,17 @@ def _named(clients: Any) -> list[tuple[str, QwenVLM]]:
 
 
 def _run(
-    name: str, client: QwenVLM, labelled: LabelledSet, progress: bool | None, options: dict[str, Any]
+    name: str,
+    client: QwenVLM,
+    task: Task,
+    labelled: LabelledSet,
+    progress: bool | None,
+    options: dict[str, Any],
 ) -> EvaluationRun:
     kind = labelled.kind
-    params: dict[str, Any] = {"classes": list(labelled.classes)} if kind != "ocr" else {}
+    params: dict[str, Any] = {"classes": list(labelled.classes)} if kind != TEXT else {}
     start = time.perf_counter()
-    results = client.run(kind, [s.image for s in labelled.samples], progress=progress, **params, **options)
+    results = client.run(task, [s.image for s in labelled.samples], progress=progress, **params, **options)
     seconds = time.perf_counter() - start
     samples = labelled.samples
     per_image: list[dict[str, Any]] = [
@@ -106,23 +125,23 @@ def _run(
     ]
     ranked: bool | None = None
     curve = None
-    if kind == "detect":
+    if kind == BOXES:
         found = detection_scores(samples, results, labelled.classes)
         metrics, per_class, ranked, curve = found.metrics, found.per_class, found.ranked, found.pr_curve
         for row, s, r in zip(per_image, samples, results, strict=True):
             row.update(truth=len(s.truth), predicted=len(r) if r.ok else 0)
-    elif kind == "ocr":
+    elif kind == TEXT:
         metrics, each = ocr_scores(samples, results)
         per_class = {}
         for row, cer in zip(per_image, each, strict=True):
             row["cer"] = cer
     else:
-        score = classification_scores if kind == "classify" else multilabel_scores
+        score = classification_scores if kind == LABEL else multilabel_scores
         scored = score(samples, results, labelled.classes)
         metrics, per_class = scored.metrics, scored.per_class
         for row, s, r in zip(per_image, samples, results, strict=True):
-            guess = getattr(r, "label", None) if kind == "classify" else sorted(getattr(r, "labels", ()))
-            row.update(truth=s.truth if kind == "classify" else sorted(s.truth), predicted=guess)
+            guess = r.label if isinstance(r, Classification) else sorted(getattr(r, "labels", ()))
+            row.update(truth=s.truth if kind == LABEL else sorted(s.truth), predicted=guess)
     usage = [r.usage for r in results if r.usage is not None]
     costs = [u.cost for u in usage if u.cost is not None]
     return EvaluationRun(

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Box", "LabelledSet", "Sample"]
+__all__ = ["BOXES", "LABEL", "LABELS", "TEXT", "Box", "LabelledSet", "Sample"]
+
+#: What a dataset's truth is, each image: boxes, one class, a set of classes, or a text.
+BOXES, LABEL, LABELS, TEXT = "boxes", "label", "labels", "text"
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,10 @@ class Sample:
 
 @dataclass(frozen=True)
 class LabelledSet:
-    """A dataset ready to evaluate on: its samples and its classes, in a stable order."""
+    """A dataset ready to evaluate on: its samples and its classes, in a stable order.
+
+    ``kind`` is what its truth is: :data:`BOXES`, :data:`LABEL`, :data:`LABELS` or :data:`TEXT`.
+    """
 
     kind: str
     samples: tuple[Sample, ...]

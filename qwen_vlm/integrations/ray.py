@@ -29,18 +29,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._settings import check_params
 from ..client import QwenVLM
 from ..errors import ConfigurationError, MissingDependencyError
 from ..results import (
     Classification,
     Detections,
+    Events,
     Extraction,
     MultiLabelClassification,
     Points,
     Result,
     TextResult,
 )
-from ..tasks import resolve_task, validate_params
+from ..tasks import Task, get_task
 
 __all__ = ["RESULT_COLUMNS", "QwenVLMPredictor", "run"]
 
@@ -74,12 +76,21 @@ def _result_row(result: Result) -> dict[str, Any]:
         row["confidences"] = result.confidences
     elif isinstance(result, Extraction):
         row["data"] = json.dumps(result.to_dict()["data"], ensure_ascii=False) if result.ok else None
-    elif isinstance(result, TextResult) and result.regions:
-        row["regions"] = json.dumps([{"text": r.text, "xyxy": list(r.xyxy)} for r in result.regions])
+    elif isinstance(result, TextResult):
+        regions = [{"text": r.text, "xyxy": list(r.xyxy)} for r in result.regions]
+        row["regions"] = json.dumps(regions) if regions else None
+    elif not isinstance(result, Events):  # a custom task's result: its own fields as JSON
+        own = {k: v for k, v in result.to_dict().items() if k not in _SHARED}
+        row["result"] = json.dumps(own, ensure_ascii=False, default=str) if result.ok else None
     return row
 
 
-def _arrow_types(task: str) -> dict[str, Any]:
+#: Fields every result has (their columns are RESULT_COLUMNS).
+_SHARED = frozenset({*Result.__dataclass_fields__, "source", "error_type", "task_result"})
+
+
+def _arrow_types(task: Task) -> dict[str, Any]:
+    """The columns a task adds, from its result type."""
     import pyarrow as pa
 
     types: dict[str, Any] = {
@@ -90,25 +101,23 @@ def _arrow_types(task: str) -> dict[str, Any]:
         "prompt_tokens": pa.int64(),
         "completion_tokens": pa.int64(),
     }
-    name = resolve_task(task).name
-    if name == "classification":
+    kind = task.result
+    if issubclass(kind, Classification):
         types["label"] = pa.string()
         types["scores"] = pa.map_(pa.string(), pa.float64())
-    elif name == "multi-label-classification":
+    elif issubclass(kind, MultiLabelClassification):
         types["labels"] = pa.list_(pa.string())
         types["scores"] = pa.map_(pa.string(), pa.float64())
-    elif name == "object-detection":
-        types["boxes"] = pa.list_(pa.list_(pa.float64()))
+    elif issubclass(kind, (Detections, Points)):
+        types["boxes" if issubclass(kind, Detections) else "points"] = pa.list_(pa.list_(pa.float64()))
         types["labels"] = pa.list_(pa.string())
         types["confidences"] = pa.list_(pa.float64())  # null where unknown
-    elif name == "point":
-        types["points"] = pa.list_(pa.list_(pa.float64()))
-        types["labels"] = pa.list_(pa.string())
-        types["confidences"] = pa.list_(pa.float64())
-    elif name == "structured-answering":
+    elif issubclass(kind, Extraction):
         types["data"] = pa.string()
-    elif name == "ocr":
+    elif issubclass(kind, TextResult):
         types["regions"] = pa.string()
+    elif not issubclass(kind, Events):
+        types["result"] = pa.string()
     return types
 
 
@@ -116,7 +125,8 @@ class QwenVLMPredictor:
     """A callable class for ``Dataset.map_batches``: one client per actor, one task over an image column.
 
     Args:
-        task: A task name (``"detect"``, ``"object-detection"``, ``"classify"``...).
+        task: A task name (``"detect"``, ``"object-detection"``, ``"classify"``...) or a
+            :class:`~qwen_vlm.Task` (picklable: defined at a module's top level).
         model: The model id (``None``: the backend's default).
         params: The task's parameters (``classes``, ``question``, ``schema``...).
         image_column: The column holding the images: paths, URLs, bytes, or ``HxWx3`` arrays.
@@ -130,12 +140,14 @@ class QwenVLMPredictor:
     ``error_type``, ``finish_reason``, ``prompt_tokens``, ``completion_tokens`` and the task's own columns:
     ``label`` (classify), ``labels`` (classify_multi), ``boxes`` + ``labels`` + ``confidences`` (detect,
     boxes as ``[x1, y1, x2, y2]`` in pixels), ``points`` + ``labels`` + ``confidences`` (point),
-    ``data`` (extract, JSON), ``regions`` (ocr, JSON). One output row per input row, in order.
+    ``data`` (extract, JSON), ``regions`` (tasks with text results: located text as JSON, null when
+    none), ``result`` (a custom task's own result fields, as JSON). One output row per input row, in
+    order.
     """
 
     def __init__(
         self,
-        task: str,
+        task: str | Task,
         model: str | None = None,
         *,
         params: Mapping[str, Any] | None = None,
@@ -145,13 +157,13 @@ class QwenVLMPredictor:
         call_options: Mapping[str, Any] | None = None,
         **client_options: Any,
     ) -> None:
-        self.task = resolve_task(task).name
+        self.task = get_task(task)
         self.params = dict(params or {})
         self.image_column = image_column
         self.prefix = prefix
         self.keep_image = keep_image
         self.call_options = {**dict(call_options or {}), "progress": False}
-        self.types = _arrow_types(task)
+        self.types = _arrow_types(self.task)
         self.vlm = QwenVLM(model, **client_options)
 
     def __call__(self, batch: Mapping[str, Any]) -> Any:
@@ -183,7 +195,7 @@ class QwenVLMPredictor:
 
 def run(
     dataset: Any,
-    task: str,
+    task: str | Task,
     model: str | None = None,
     *,
     image_column: str = "image",
@@ -206,7 +218,8 @@ def run(
 
     Args:
         dataset: A ``ray.data.Dataset`` with an image column.
-        task: The task (``"detect"``, ``"classify"``, ``"ocr"``...).
+        task: The task (``"detect"``, ``"classify"``, ``"ocr"``..., a registered task's name, or a
+            :class:`~qwen_vlm.Task`; it is resolved here and sent to the actors as an object).
         model: The model id (``None``: the backend's default).
         image_column: The column holding the images.
         batch_size: Rows per call of one actor (the local backend generates them as one batch).
@@ -237,8 +250,8 @@ def run(
         import ray.data  # noqa: F401
     except ImportError:
         raise MissingDependencyError("ray", "ray", "qwen_vlm.integrations.ray") from None
-    spec = resolve_task(task)
-    validate_params(spec, params)  # bad task parameters fail now, not inside every actor
+    found = get_task(task)
+    check_params(found, params)  # bad task parameters fail now, not inside every actor
     options = {
         "max_tokens": max_tokens,
         "temperature": temperature,
@@ -246,13 +259,13 @@ def run(
         "constrained": constrained,
         "max_objects": max_objects,
     }
-    if max_objects is not None and spec.name not in ("object-detection", "point"):
-        raise ConfigurationError(f"max_objects applies to detect and point, not {spec.method}")
+    if max_objects is not None and "max_objects" not in found.call_options:
+        raise ConfigurationError(f"max_objects applies to detect and point, not {found.label}")
     call_options = {k: v for k, v in options.items() if v is not None}
     resources = {k: v for k, v in (("num_gpus", num_gpus), ("num_cpus", num_cpus)) if v is not None}
     return dataset.map_batches(
         QwenVLMPredictor,
-        fn_constructor_args=(spec.name, model),
+        fn_constructor_args=(found, model),
         fn_constructor_kwargs={
             "params": params,
             "image_column": image_column,

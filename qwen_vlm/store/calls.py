@@ -52,7 +52,7 @@ class StoredCall:
         self._keys: dict[int, str] = {}
         # A store with nothing of this task and model cannot answer: keys are then computed only when
         # results are written, after their answers came back (off the critical path of a first run).
-        self._may_hit = store.holds(plan.spec.name, backend.info.id)
+        self._may_hit = store.holds(plan.task.name, backend.info.id)
         self.plan = dataclasses.replace(
             plan, known=dict(plan.known), before_send=self.lookup, on_settled=self.record
         )
@@ -78,8 +78,13 @@ class StoredCall:
                 continue
             position = plan.positions[k]
             try:
-                result = decode(found[key], plan.params.get("schema"))
-            except (ValueError, TypeError, KeyError) as exc:  # written by another version: answer again
+                result = decode(found[key], plan.params.get("schema"), plan.task.result)
+            except (
+                ValueError,
+                TypeError,
+                KeyError,
+                NameError,
+            ) as exc:  # written by another version: answer again
                 logger.info("ignoring an unreadable stored result (%s)", exc)
                 continue
             plan.known[position] = dataclasses.replace(result, source=plan.inputs[position])
@@ -95,5 +100,5 @@ class StoredCall:
             result = result_for(info, plan, plan.refs[position], response)
             plan.known[position] = result
             if storable(result):
-                rows.append((self._key(k), plan.spec.name, info.id, encode(result)))
+                rows.append((self._key(k), plan.task.name, info.id, encode(result)))
         self.store.put_many(rows)

@@ -66,7 +66,9 @@ def _build(kind: Any, value: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_build(args[0], v) for v in value)
         return tuple(_build(a, v) for a, v in zip(args, value, strict=True)) if args else tuple(value)
-    name = getattr(kind, "__name__", "")
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind) and isinstance(value, Mapping):
+        return _fields(kind, value)  # a nested dataclass: a built-in's, or a custom result's own
+    name = kind if isinstance(kind, str) else ""
     if name in _NESTED:
         return _fields(_NESTED[name], value)
     return value
@@ -78,14 +80,22 @@ def _fields(cls: type, data: Mapping[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def decode(text: str, schema: Any = None) -> Result:
-    """A result from :func:`encode`'s JSON (``schema``: a pydantic model to validate extracted data into).
+def decode(text: str, schema: Any = None, result_type: type[Result] | None = None) -> Result:
+    """A result from :func:`encode`'s JSON.
+
+    Args:
+        text: The JSON document.
+        schema: A pydantic model to validate extracted data into.
+        result_type: The task's result class (a custom task's own is found only this way).
 
     Raises:
         ValueError: For a document that is not an encoded result.
     """
     document = json.loads(text)
-    cls = RESULT_CLASSES.get(str(document.get("type"))) if isinstance(document, dict) else None
+    kind = str(document.get("type")) if isinstance(document, dict) else None
+    cls = RESULT_CLASSES.get(kind) if kind is not None else None
+    if result_type is not None and kind == result_type.__name__:
+        cls = result_type
     if cls is None:
         raise ValueError("not an encoded qwen_vlm result")
     result: Result = _fields(cls, document["fields"])

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any
 
-from ..backends import GenerationRequest
+from ..backends import GenerationRequest, capabilities_of
 from ..images import pixel_digest
 
 __all__ = ["KEY_VERSION", "backend_identity", "request_key"]
@@ -37,9 +37,8 @@ def _video_digest(clip: Any) -> str:
 
 
 def backend_identity(backend: Any) -> dict[str, Any]:
-    """What about the backend decides answers: its kind, model and server (``store_identity()`` if any)."""
-    identity = getattr(backend, "store_identity", None)
-    described = identity() if callable(identity) else {}
+    """What about the backend decides answers: its kind, model and its capabilities' ``store_identity``."""
+    described = dict(capabilities_of(backend).store_identity)
     return {"backend": type(backend).__name__, "model": backend.info.id, **described}
 
 
@@ -95,7 +94,7 @@ def request_key(
         "thinking": request.enable_thinking,
         "json_schema": request.json_schema,
         "constraint": _constraint(request),
-        "classes": request.classes,
+        "classes": request.scoring.classes if request.scoring is not None else None,
         "backend": backend,
         "extra": extra,
     }

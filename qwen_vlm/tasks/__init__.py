@@ -1,25 +1,30 @@
-"""Tasks: what to ask (prompt building) and how to read the answer (parsing). Pure; no transport.
+"""Tasks: what to ask about an image and how to read the answer, one :class:`Task` object each. Pure.
 
-Each task has a name from the seed block (``"object-detection"``...) and a client method name
-(``"detect"``...); :func:`resolve_task` accepts either. :func:`build_prompt` turns a task's parameters into
-the text sent after the image; :func:`parse` turns the model's text into the task's typed result.
+Every task — the built-ins and users' own — is a :class:`Task` found through one registry
+(:func:`get_task` by name, alias or method name; :func:`register_task` for new ones). The engine asks the
+task object for everything: its prompt, its grammar, its parameters' checks, and its answer's reading
+(:func:`read_answer`, which never raises). :func:`parse` reads text obtained elsewhere.
 """
 
 from __future__ import annotations
 
-from .answers import parse, parse_answer
-from .prompting import build_constraint, build_prompt
-from .spec import TASKS, THINKING_MAX_TOKENS, VIDEO_TASKS, TaskSpec, resolve_task, validate_params
+from .base import Answer, Task
+from .reading import Delivery, parse, read_answer
+from .registry import BUILTIN_TASKS, ENTRY_POINT_GROUP, get_task, register_task, registered_tasks
+
+#: The token budget used when thinking is on (reasoning counts against it).
+THINKING_MAX_TOKENS = 4096
 
 __all__ = [
-    "TASKS",
+    "BUILTIN_TASKS",
+    "ENTRY_POINT_GROUP",
     "THINKING_MAX_TOKENS",
-    "VIDEO_TASKS",
-    "TaskSpec",
-    "build_constraint",
-    "build_prompt",
+    "Answer",
+    "Delivery",
+    "Task",
+    "get_task",
     "parse",
-    "parse_answer",
-    "resolve_task",
-    "validate_params",
+    "read_answer",
+    "register_task",
+    "registered_tasks",
 ]

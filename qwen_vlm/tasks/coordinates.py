@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import OutputParseError, TruncatedOutputError
-from ..geometry import smart_resize
+from ..geometry import box_to_pixels, point_to_pixels, smart_resize
 from ..models import FamilySpec
 from ..parsing import JSONObject, scan_json
 
@@ -20,6 +20,7 @@ __all__ = [
     "TEXT_KEYS",
     "default_input_size",
     "seen_size",
+    "to_pixels",
 ]
 
 BOX_KEYS = ("bbox_2d", "box_2d", "bbox", "box", "bounding_box", "bndbox")
@@ -33,7 +34,6 @@ COORDINATE_TOLERANCE = 0.25
 #: Largest magnitude accepted for any coordinate before the frame check (guards float overflow).
 _MAX_COORDINATE = 1e7
 _NUMBER_TEXT = re.compile(r"-?\d{1,12}(?:\.\d{1,12})?")
-_BIG_INT = int(_MAX_COORDINATE) + 1
 _NUMBER_IN_TEXT = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -62,6 +62,29 @@ def seen_size(
     if spec.coordinates == "absolute" and input_size is None:
         return default_input_size(spec, image_size)
     return input_size
+
+
+def to_pixels(
+    values: Any, spec: FamilySpec, image_size: tuple[int, int], input_size: tuple[int, int] | None
+) -> tuple[float, ...] | None:
+    """A box (4 numbers) or a point (2) as the family writes them, in pixels of the original image.
+
+    The rules of ``detect`` and ``point``: the family's convention, the default smart resize when the
+    size the model saw is unknown, objects far outside the frame or degenerate boxes are ``None``.
+
+    Raises:
+        ValueError: Not 2 or 4 numbers, or the size the model saw cannot be told.
+    """
+    count = len(values) if isinstance(values, (list, tuple)) else 0
+    nums = _numbers(values, count) if count in (2, 4) else None
+    if nums is None:
+        raise ValueError(f"coordinates must be 4 numbers (a box) or 2 (a point), got {values!r}")
+    seen = seen_size(spec, image_size, input_size)
+    if not _in_frame(nums, spec, seen):
+        return None
+    if count == 4:
+        return box_to_pixels((nums[0], nums[1], nums[2], nums[3]), spec.coordinates, image_size, seen)
+    return point_to_pixels((nums[0], nums[1]), spec.coordinates, image_size, seen)
 
 
 def _number(value: Any) -> float | None:

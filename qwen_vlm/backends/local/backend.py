@@ -24,6 +24,7 @@ from ...options import (
     check_str,
 )
 from ..base import GenerationRequest, GenerationResponse, StreamChunk
+from ..capabilities import Capabilities
 from . import loading
 from .constrained import Grammars
 from .generation import GenerateKwargs, generate_batch
@@ -134,6 +135,17 @@ class LocalBackend:
             "generate_kwargs": _describe(self._generate_kwargs),
         }
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend can do: groups, streams, confidences, the checkpoint's own frame sampler."""
+        return Capabilities(
+            image_groups=True,
+            confidences=True,
+            stream=self.stream,
+            sample_video=self.sample_video,
+            store_identity=self.store_identity(),
+        )
+
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
         """Load the processor and the weights (done at construction unless ``lazy=True``)."""
@@ -216,7 +228,7 @@ class LocalBackend:
                 responses[i] = GenerationResponse(text="", error=exc)
                 continue
             # A classification is generated alone (its scores read the same cached image prefix), a video too.
-            alone = i if request.classes or request.video is not None else None
+            alone = i if request.scoring is not None or request.video is not None else None
             groups.setdefault((request.temperature or None, request.enable_thinking, alone), []).append(i)
         with self._lock:
             for indices in groups.values():

@@ -46,7 +46,7 @@ class Grammars:
             ConfigurationError: For a schema that cannot be compiled (``whole_call``).
         """
         schemas = {id(r.constraint): r.constraint for r in requests if r.constraint is not None}
-        extracts = [c for c in schemas.values() if c.kind == "extract"]
+        extracts = [c for c in schemas.values() if c.kind == "json"]
         engine = self.engine(rt) if extracts else None
         if engine is None:
             return
@@ -78,7 +78,7 @@ class Grammars:
             grammar, reserve = engine.compiled(request.constraint, size)
             thinking = text.rstrip().endswith("<think>")
             limits = None
-            if request.constraint.kind == "detect":
+            if request.constraint.kind == "boxes":
                 limits = size if request.constraint.coordinates == "absolute" else (1000, 1000)
             rows.append(RowGrammar(grammar, reserve, request.max_tokens, thinking, limits))
         return GrammarProcessor(engine, rows)

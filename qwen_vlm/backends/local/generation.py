@@ -45,7 +45,7 @@ def generate_batch(
     A single request reuses (and fills) its images' prefix cache; a classification also gets its scores.
     """
     first = requests[0]
-    reuse = len(requests) == 1 and (cache.max_bytes > 0 or bool(first.classes))
+    reuse = len(requests) == 1 and (cache.max_bytes > 0 or first.scoring is not None)
     prefix = prefix_entry(rt, cache, first, images[0]) if reuse and first.video is None else None
     inputs, texts, grids = _inputs(rt, requests, images, prefix)
     if on_prompts is not None:

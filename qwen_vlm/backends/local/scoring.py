@@ -1,16 +1,18 @@
-"""Class scores on the local backend: teacher-forced log-likelihoods of each class's answer.
+"""Class scores on the local backend: teacher-forced log-likelihoods of answers a task names.
 
-**Single-label** (:class:`~qwen_vlm.Classification.scores`): for each class ``c``, the log-probability
-that the model, asked the classification prompt about this image, answers exactly
-``{"label": "c"}`` and stops; the scores are those probabilities normalised over the classes (a softmax
-of the log-likelihoods), so they sum to 1. Thinking is not part of it: a thinking model is scored as if
-it answered right away. Only the answer's canonical tokenization counts (other spellings of the same
-text are ignored), as in every likelihood-based classifier.
+The request's :class:`~qwen_vlm.class_scoring.ClassScoring` says what to score; this module knows no task.
 
-**Multi-label** (:class:`~qwen_vlm.MultiLabelClassification.scores`): for each class, separately, the
-probability that the model answers yes rather than no to ``Does this image contain "c"? Answer yes or
-no.`` (``Yes``/``yes`` against ``No``/``no``). Classes are judged independently, so these do not sum to
-1; 0.5 means the model cannot tell.
+**Exclusive** (``answers``; ``classify`` gives ``{"label": "c"}`` per class): for each class, the
+log-probability that the model, asked the request's own prompt about this image, answers exactly that
+text and stops; the scores are those probabilities normalised over the classes (a softmax of the
+log-likelihoods), so they sum to 1. Thinking is not part of it: a thinking model is scored as if it
+answered right away. Only the answer's canonical tokenization counts (other spellings of the same text
+are ignored), as in every likelihood-based classifier.
+
+**Independent** (``questions``; ``classify_multi`` asks ``Does this image contain "c"? Answer yes or
+no.``): for each class, separately, the probability that the model answers yes rather than no (the yes
+forms against the no forms). Classes are judged independently, so these do not sum to 1; 0.5 means the
+model cannot tell.
 
 Every candidate answer is read in one forward pass over the image's cached prompt prefix (the vision
 encoder runs once per image), in chunks of rows so that memory stays bounded.
@@ -19,38 +21,18 @@ encoder runs once per image), in chunks of rows so that memory stays bounded.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from ... import prompts
 from ..base import GenerationRequest
 from .prefix_cache import PrefixEntry, expand_batch
 from .runtime import IMAGE_END, Runtime
 
-__all__ = [
-    "class_scores",
-    "multi_label_answers",
-    "normalise",
-    "presence",
-    "sequence_logprobs",
-    "single_label_answer",
-]
+__all__ = ["class_scores", "normalise", "presence", "sequence_logprobs"]
 
 #: Rows (candidate answers) read in one forward pass; each row holds a copy of the image's prefix cache.
 CHUNK = 16
-YES, NO = ("Yes", "yes"), ("No", "no")
-
-
-def single_label_answer(label: str) -> str:
-    """The exact answer text the classification prompt asks for."""
-    return '{"label": ' + json.dumps(label, ensure_ascii=False) + "}"
-
-
-def multi_label_answers() -> tuple[str, ...]:
-    """The answers whose probabilities make a class's presence score (yes forms, then no forms)."""
-    return (*YES, *NO)
 
 
 def normalise(logprobs: Sequence[float]) -> list[float]:
@@ -61,11 +43,11 @@ def normalise(logprobs: Sequence[float]) -> list[float]:
     return [w / total for w in weights]
 
 
-def presence(logprobs: Sequence[float]) -> float:
-    """P(yes) / (P(yes) + P(no)) from the log-probabilities of :func:`multi_label_answers`, in order."""
+def presence(logprobs: Sequence[float], yes_forms: int = 2) -> float:
+    """P(yes) / (P(yes) + P(no)) from the log-probabilities of the yes forms, then the no forms."""
     top = max(logprobs)
-    yes = sum(math.exp(v - top) for v in logprobs[: len(YES)])
-    no = sum(math.exp(v - top) for v in logprobs[len(YES) :])
+    yes = sum(math.exp(v - top) for v in logprobs[:yes_forms])
+    no = sum(math.exp(v - top) for v in logprobs[yes_forms:])
     return yes / (yes + no)
 
 
@@ -126,10 +108,11 @@ def sequence_logprobs(
 
 
 def class_scores(rt: Runtime, request: GenerationRequest, entry: PrefixEntry) -> dict[str, float] | None:
-    """Class scores for a classification request (``None`` for any other), over its cached prefix."""
-    classes = request.classes
-    if not classes:
+    """Class scores for a request that asks for them (``None`` for any other), over its cached prefix."""
+    scoring = request.scoring
+    if scoring is None or not scoring.classes:
         return None
+    classes = scoring.classes
     thinking = False if rt.info.thinking == "hybrid" else None
     count = 1 + len(request.more_images)
 
@@ -140,16 +123,17 @@ def class_scores(rt: Runtime, request: GenerationRequest, entry: PrefixEntry) ->
         return rt.tokens(text.rsplit(IMAGE_END, 1)[1])
 
     rows: list[tuple[list[int], int]] = []
-    if request.task == "classification":
+    words = (*scoring.yes, *scoring.no)
+    if scoring.exclusive:
         tail = after_image(request.prompt)
         end = rt.stop_ids()[:1]
-        for label in classes:
-            answer = rt.tokens(single_label_answer(label)) + end
+        for text in scoring.answers:
+            answer = rt.tokens(text) + end
             rows.append((tail + answer, len(answer)))
     else:
-        for label in classes:
-            tail = after_image(prompts.presence_prompt(label))
-            for word in multi_label_answers():
+        for question in scoring.questions:
+            tail = after_image(question)
+            for word in words:
                 answer = rt.tokens(word)
                 rows.append((tail + answer, len(answer)))
     logprobs = sequence_logprobs(
@@ -163,7 +147,7 @@ def class_scores(rt: Runtime, request: GenerationRequest, entry: PrefixEntry) ->
         int(rt.tokenizer.pad_token_id or 0),
         rt.cache_kwarg(),
     )
-    if request.task == "classification":
+    if scoring.exclusive:
         return dict(zip(classes, normalise(logprobs), strict=True))
-    width = len(multi_label_answers())
-    return {label: presence(logprobs[k * width : (k + 1) * width]) for k, label in enumerate(classes)}
+    width, yes = len(words), len(scoring.yes)
+    return {label: presence(logprobs[k * width : (k + 1) * width], yes) for k, label in enumerate(classes)}

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from ...errors import ConfigurationError, QwenVLMError
 from ...models import Family
 from ..base import GenerationRequest, GenerationResponse, StreamChunk
+from ..capabilities import Capabilities
 from .request import RequestBuilder, Sizes
 from .response import ResponseReader, StreamReader
 from .servers import ServerName
@@ -137,6 +138,20 @@ class OpenAICompatibleBackend:
     def gives_confidence(self) -> bool:
         """Whether boxes and points get a confidence here (the server returns token log-probabilities)."""
         return self._server.logprobs
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend can do: URLs, groups, streams, the server's limits and log-probabilities."""
+        return Capabilities(
+            accepts_urls=True,
+            image_groups=True,
+            max_images_per_request=self.max_images_per_request,
+            confidences=self._server.logprobs,
+            stream=self.stream,
+            astream=self.astream,
+            video_frames_sent=self.video_frames_sent,
+            store_identity=self.store_identity(),
+        )
 
     def __repr__(self) -> str:
         return (

@@ -188,7 +188,10 @@ class RequestBuilder:
         extra: dict[str, Any] = self._thinking_fields(request)
         schema, name = request.json_schema, "extraction"
         if schema is None and request.constraint is not None and self.server.grammar_tasks:
-            schema, name = request.constraint.json_schema(), request.constraint.kind
+            schema, name = (
+                request.constraint.json_schema(),
+                request.constraint.name or request.constraint.kind,
+            )
         use_schema = schema is not None and self.schema_supported
         if use_schema:
             body["response_format"] = {
