@@ -33,7 +33,7 @@ def _strings(node: ast.expr) -> list[str]:
 
 
 def task_name_comparisons(source: str, names: frozenset[str] = TASK_NAMES) -> list[tuple[int, str]]:
-    """``(line, name)`` of every comparison (``==``, ``!=``, ``in``, ``not in``, ``match``) with a task name."""
+    """``(line, name)`` of each comparison (``==``, ``!=``, ``in``, ``case``...) with a task name."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Compare) and any(isinstance(op, _COMPARISONS) for op in node.ops):
