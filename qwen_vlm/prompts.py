@@ -104,7 +104,7 @@ def point_prompt(classes: Sequence[str]) -> str:
 
 
 def extract_prompt(fields: Mapping[str, str] | None, json_schema: Mapping[str, Any] | None) -> str:
-    """Structured extraction from field descriptions or a JSON schema."""
+    """Structured extraction from field descriptions or a JSON schema (neither: any JSON the image gives)."""
     if json_schema is not None:
         schema = json.dumps(json_schema, ensure_ascii=False)
         return (
@@ -112,7 +112,8 @@ def extract_prompt(fields: Mapping[str, str] | None, json_schema: Mapping[str, A
             f"{schema}\n"
             "Use null for values that are not visible. Output only the JSON object."
         )
-    assert fields is not None
+    if fields is None:
+        return "Extract the information in this image as JSON. Output only the JSON."
     lines = "\n".join(f"- {json.dumps(k, ensure_ascii=False)}: {v}" for k, v in fields.items())
     return (
         "Extract the following fields from this image and answer in JSON format with one object "

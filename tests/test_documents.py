@@ -71,9 +71,15 @@ def test_extract_reports_the_first_documents_error_when_none_validates() -> None
     assert result.data is None and "does not match Receipt" in (result.error or "") and result.others == ()
 
 
-def test_extract_without_schema_takes_the_first_document_not_a_merged_list() -> None:
+def test_extract_without_schema_returns_several_values_as_one_list() -> None:
+    # Issue 22: without a schema any JSON is an answer, and several values are one list (as parse_json).
     result = parse("extract", '{"a": 1}\n{"a": 2}\n[3]', Q3)
-    assert result.data == {"a": 1} and result.others == ({"a": 2}, [3])
+    assert result.data == [{"a": 1}, {"a": 2}, 3] and result.others == ()
+    assert parse("extract", '[1, 2]\n[3]', Q3).data == [1, 2, 3]
+    assert parse("extract", '{"a": 1}, {"b": 2}', Q3).data == [{"a": 1}, {"b": 2}]
+    assert parse("extract", '{"a": 1}', Q3).data == {"a": 1}  # one value: as it is
+    cut = parse("extract", '{"a": 1}\n{"a": 2, "b', Q3)
+    assert cut.data == {"a": 1}  # a value cut off at the end is never used
 
 
 def test_extract_never_uses_a_document_cut_off_at_the_end() -> None:
@@ -110,3 +116,17 @@ def test_locate_events_keeps_every_event_of_every_document() -> None:
     text = '{"event": "door opens", "start": 1.0, "end": 2.0}\n{"event": "door closes", "start": 5, "end": 6}'
     result = parse("locate_events", text, Q3)
     assert isinstance(result, Events) and [e.label for e in result] == ["door opens", "door closes"]
+
+
+def test_extract_without_schema_through_the_client() -> None:
+    from PIL import Image
+
+    from qwen_vlm import QwenVLM
+    from qwen_vlm.testing import FakeBackend
+
+    backend = FakeBackend('{"item": "tea"}\n{"item": "cake"}')
+    result = QwenVLM(backend=backend).extract(Image.new("RGB", (32, 32)))
+    assert result.data == [{"item": "tea"}, {"item": "cake"}] and result.others == ()
+    request = backend.requests[0]
+    assert request.prompt == "Extract the information in this image as JSON. Output only the JSON."
+    assert request.json_schema is None and request.constraint is None

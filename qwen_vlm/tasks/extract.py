@@ -25,15 +25,17 @@ class ExtractTask(BuiltinTask):
     parameters = ("schema", "output_structure")
 
     def checked(self, params: Mapping[str, Any], *, parsing: bool) -> dict[str, Any]:
-        """``schema`` (or ``output_structure``): fields, a JSON schema or a pydantic model class."""
+        """``schema`` (or ``output_structure``): fields, a JSON schema, a pydantic model, or ``None``."""
         value = params.get("schema", params.get("output_structure"))
-        if parsing and value is None:
-            return {"schema": None}  # reading text you already have: any JSON
+        if value is None:
+            return {"schema": None}  # any JSON (several values become one list)
         return {"schema": check_schema(value)}
 
     def prompt(self, params: Mapping[str, Any]) -> str:
         """The extraction prompt: the fields described, or the user's JSON schema."""
         schema = params["schema"]
+        if schema is None:
+            return prompts.extract_prompt(None, None)
         fields = schema_fields(schema)
         return prompts.extract_prompt(fields, schema_json(schema) if fields is None else None)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Union
 from typing_extensions import TypeIs
 
 from ..errors import OutputParseError, TruncatedOutputError
-from ..parsing import NoJSONError, parse_json, scan_json
+from ..parsing import NoJSONError, combine, parse_json, scan_json
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -107,10 +107,11 @@ def parse_extraction(
 ) -> tuple[Any, OutputParseError | None, tuple[Any, ...]]:
     """Parse a structured answer.
 
-    An answer may hold several JSON documents (the model answered twice, or wrote JSON Lines). They are
-    never merged: the data is the **first complete document that is a valid answer** (with a schema: an
-    object — or a list holding one object — that validates; without one: any JSON value), and every
-    other complete document is returned apart, in order, so nothing is lost and nothing is mixed.
+    An answer may hold several JSON documents (the model answered twice, or wrote JSON Lines). With a
+    schema they are never merged: the data is the **first complete document that validates** (an object,
+    or a list holding one object), and every other complete document is returned apart, in order, so
+    nothing is lost and nothing is mixed. Without a schema, any JSON is an answer: one document is the
+    data as is, several become **one list** (JSON Lines, ``{...}, {...}``, several lists concatenated).
 
     Args:
         text: The model answer.
@@ -140,8 +141,8 @@ def parse_extraction(
             )
             return None, cut, ()
         return None, OutputParseError("the answer contains no JSON", text), ()
-    if schema is None:
-        return documents[0], None, documents[1:]
+    if schema is None:  # any JSON: several values are one list (lists concatenated), as parse_json reads
+        return combine(documents), None, ()
     first_error: OutputParseError | None = None
     for k, document in enumerate(documents):
         data, invalid = _validated(document, schema, text)
