@@ -13,10 +13,10 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
-from ._aio import execute_in_tasks
-from ._call import CallOptions, _Plan
-from ._core import ImageBatch, _ClientCore, _schema_param
 from .backends import GenerationRequest, GenerationResponse, StreamChunk, capabilities_of
+from .engine.aio import execute_in_tasks
+from .engine.call import CallOptions, Plan
+from .engine.core import ClientCore, ImageBatch, schema_param
 from .images import ImageInput
 from .results import (
     Classification,
@@ -35,7 +35,7 @@ from .video import Video
 __all__ = ["AsyncQwenVLM"]
 
 
-class AsyncQwenVLM(_ClientCore):
+class AsyncQwenVLM(ClientCore):
     """The async twin of :class:`QwenVLM`: same constructor, same methods, as coroutines.
 
     Example:
@@ -54,7 +54,7 @@ class AsyncQwenVLM(_ClientCore):
             plan = stored.plan
         return self._finish(plan, await self._execute(plan))
 
-    async def _execute(self, plan: _Plan) -> list[GenerationResponse]:
+    async def _execute(self, plan: Plan) -> list[GenerationResponse]:
         return await execute_in_tasks(self._backend, plan, self._settle)
 
     # <twin:begin> generated from client.py by scripts/generate_async_client.py: do not edit
@@ -299,7 +299,7 @@ class AsyncQwenVLM(_ClientCore):
             (A list of them for a list of images.)
         """
         return await self._call(
-            "structured-answering", image, _schema_param(schema, output_structure), options
+            "structured-answering", image, schema_param(schema, output_structure), options
         )
 
     # <twin:end>
@@ -318,7 +318,7 @@ class AsyncQwenVLM(_ClientCore):
         import asyncio
 
         self._check_stream_call(task, image, dict(params))
-        holder: dict[str, _Plan] = {}
+        holder: dict[str, Plan] = {}
 
         async def chunks() -> AsyncIterator[StreamChunk]:
             plan, request = await asyncio.to_thread(self._stream_plan, task, image, dict(params))

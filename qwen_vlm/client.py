@@ -12,10 +12,10 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
-from ._call import CallOptions, _Plan
-from ._core import ImageBatch, _ClientCore, _schema_param
-from ._threads import execute_in_threads
 from .backends import GenerationResponse
+from .engine.call import CallOptions, Plan
+from .engine.core import ClientCore, ImageBatch, schema_param
+from .engine.threads import execute_in_threads
 from .images import ImageInput
 from .results import (
     Classification,
@@ -34,7 +34,7 @@ from .video import Video
 __all__ = ["AsyncQwenVLM", "CallOptions", "ImageBatch", "QwenVLM"]
 
 
-class QwenVLM(_ClientCore):
+class QwenVLM(ClientCore):
     """Run Qwen vision-language models on images; one typed method per task.
 
     Args:
@@ -80,7 +80,7 @@ class QwenVLM(_ClientCore):
             plan = stored.plan
         return self._finish(plan, self._execute(plan))
 
-    def _execute(self, plan: _Plan) -> list[GenerationResponse]:
+    def _execute(self, plan: Plan) -> list[GenerationResponse]:
         return execute_in_threads(self._backend, plan, self._settle, self._failed)
 
     # ------------------------------------------------------------------ tasks
@@ -318,7 +318,7 @@ class QwenVLM(_ClientCore):
             An :class:`Extraction` whose ``data`` is a dict or the pydantic model.
             (A list of them for a list of images.)
         """
-        return self._call("structured-answering", image, _schema_param(schema, output_structure), options)
+        return self._call("structured-answering", image, schema_param(schema, output_structure), options)
 
     # <twin:end>
 

@@ -199,7 +199,7 @@ def check_url(url: str, index: int | None) -> None:
         raise ImageError(f"malformed URL {shown!r}: {problem}", index)
 
 
-def _download(url: str, index: int | None) -> bytes:
+def download_url(url: str, index: int | None) -> bytes:
     """Download with a total deadline (:data:`DOWNLOAD_TIMEOUT`) and a cap (:data:`MAX_DOWNLOAD_BYTES`)."""
     import http.client
     import time
@@ -290,7 +290,7 @@ def load_image(image: ImageInput, index: int | None = None) -> Image.Image:
             if lowered.startswith("data:"):
                 return _from_data_url(text, index)
             if lowered.startswith(("http://", "https://")):
-                return _decode(_download(text, index), f"the download from {text[:100]}", index)
+                return _decode(download_url(text, index), f"the download from {text[:100]}", index)
         if not text.strip():
             raise ImageError("the path is empty (or only spaces); pass the path of an image file", index)
         scheme = _OTHER_SCHEME.match(text)

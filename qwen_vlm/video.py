@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image
 
 from .errors import ConfigurationError, ImageError, MissingDependencyError
-from .images import _download, check_url, load_image
+from .images import check_url, download_url, load_image
 from .options import check_int, check_number
 
 __all__ = ["VIDEO_EXTENSIONS", "Video", "VideoClip", "VideoError", "is_video_path", "read_video"]
@@ -225,7 +225,7 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
     if scheme in ("http", "https"):
         try:
             check_url(source, index)
-            data: Any = _download(source, index)
+            data: Any = download_url(source, index)
         except VideoError:
             raise
         except ImageError as exc:

@@ -75,7 +75,7 @@ def test_extract_without_schema_returns_several_values_as_one_list() -> None:
     # Issue 22: without a schema any JSON is an answer, and several values are one list (as parse_json).
     result = parse("extract", '{"a": 1}\n{"a": 2}\n[3]', Q3)
     assert result.data == [{"a": 1}, {"a": 2}, 3] and result.others == ()
-    assert parse("extract", '[1, 2]\n[3]', Q3).data == [1, 2, 3]
+    assert parse("extract", "[1, 2]\n[3]", Q3).data == [1, 2, 3]
     assert parse("extract", '{"a": 1}, {"b": 2}', Q3).data == [{"a": 1}, {"b": 2}]
     assert parse("extract", '{"a": 1}', Q3).data == {"a": 1}  # one value: as it is
     cut = parse("extract", '{"a": 1}\n{"a": 2, "b', Q3)

@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks and backends", ("tasks", "backends")),
     (
         "engine",
-        ("_call", "_inputs", "_responses", "store", "_settings", "_core", "_threads", "_aio", "streaming"),
+        ("engine", "store", "streaming"),
     ),
     ("clients", ("client", "async_client")),
     (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +198,42 @@ def test_each_actor_opens_the_result_store(local_ray: None, tmp_path: Path) -> N
         second = once("second")
         assert len(server.requests) == sent == count  # the second run sent nothing
     assert [r["text"] for r in second] == [r["text"] for r in first]
+
+
+def test_a_custom_task_by_object_and_by_name(local_ray: None, tmp_path: Path) -> None:
+    """A task defined in a test file reaches every actor (resolved in the driver, sent as an object)."""
+    pytest.importorskip("openai")
+    import sys
+
+    import numpy as np
+    from chat_server import Reply, chat_server, completion
+    from test_custom_tasks import TallyTask
+
+    from qwen_vlm import register_task
+
+    # The test modules are not importable in Ray's workers: send them by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules["test_custom_tasks"])
+
+    class NamedTally(TallyTask):
+        name = "tally-ray"
+
+    register_task(NamedTally(), replace=True)
+    count = 12
+    items = [{"id": k, "image": np.full((32, 32, 3), color_of(k), dtype=np.uint8)} for k in range(count)]
+    every: list[dict[str, Any]] = []
+    with chat_server() as server:
+        server.script = lambda n, body: Reply(body=completion("garbage" if n == 5 else '{"count": 6}'))
+        for task, folder in ((TallyTask(), "object"), ("tally-ray", "name")):
+            out = run(
+                ray.data.from_items(items), task, "Qwen/Qwen3-VL-8B-Instruct", thing="cats",
+                batch_size=4, concurrency=2, client_options={"backend": "openai", "base_url": server.url},
+            )  # fmt: skip
+            rows = read_back(out, tmp_path / folder)
+            assert [r["id"] for r in rows] == list(range(count))
+            every += rows
+    good = [json.loads(r["result"]) for r in every if r["error"] is None]
+    failed = [r for r in every if r["error"] is not None]
+    assert good == [{"count": 6, "thing": "cats"}] * (2 * count - 1)  # the custom result's own fields
+    assert len(failed) == 1 and failed[0]["text"] == "garbage" and failed[0]["result"] is None
+    with pytest.raises(ConfigurationError, match="tally needs thing="):
+        run(ray.data.from_items(items), TallyTask(), "Qwen/Qwen3-VL-8B-Instruct")

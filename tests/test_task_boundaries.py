@@ -4,6 +4,8 @@
   the engine, store, Ray, evaluation, CLI and backends ask the task object instead.
 * Outside ``qwen_vlm/backends/`` no code calls ``getattr``/``hasattr`` on a backend: what a backend can
   do is declared in its :class:`~qwen_vlm.backends.Capabilities`.
+* No module imports another's private helper (``from .x import _name``): shared helpers are public
+  within the package, or live where they are used.
 
 Both read the source (every file of the package), and each detector is shown to catch a made-up case.
 """
@@ -101,5 +103,28 @@ def test_no_backend_is_probed_outside_the_backends_package() -> None:
         f"{path.relative_to(PACKAGE.parent)}:{line}: {call}"
         for path in _files("backends")
         for line, call in backend_probes(path.read_text())
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def private_imports(source: str) -> list[tuple[int, str]]:
+    """``(line, name)`` of every ``from module import _name`` (a private helper used from outside)."""
+    return [
+        (node.lineno, alias.name)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__"
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+def test_no_private_helper_is_imported_across_modules() -> None:
+    assert private_imports("from .coordinates import _numbers, seen_size\nfrom x import __version__") == [
+        (1, "_numbers")
+    ]
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: imports {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line, name in private_imports(path.read_text())
     ]
     assert not offenders, "\n".join(offenders)

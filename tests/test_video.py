@@ -254,7 +254,7 @@ def test_bad_videos_fail_typed_before_anything_runs(
 
 def test_a_bad_member_of_a_group_is_named_once() -> None:
     from qwen_vlm import ImageError, Images
-    from qwen_vlm._inputs import prepare_inputs
+    from qwen_vlm.engine.inputs import prepare_inputs
 
     with pytest.raises(ImageError) as caught:
         prepare_inputs([Images(frames(1)[0], None)], single=True, keep_going=False)

@@ -29,8 +29,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._settings import check_params
 from ..client import QwenVLM
+from ..engine.settings import check_params
 from ..errors import ConfigurationError, MissingDependencyError
 from ..results import (
     Classification,

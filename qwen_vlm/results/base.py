@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["Result", "Usage"]
 
 
-def _short(text: str, limit: int = 60) -> str:
+def shorten(text: str, limit: int = 60) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -94,16 +94,16 @@ class Result:
         if self.thinking:
             parts.append(
                 f"<details><summary>thinking ({len(self.thinking)} characters)</summary>"
-                f"<pre style='white-space:pre-wrap'>{_escape(self.thinking)}</pre></details>"
+                f"<pre style='white-space:pre-wrap'>{escape_html(self.thinking)}</pre></details>"
             )
         if self.error:
-            parts.append(f"<div style='color:#b00020'><b>error</b>: {_escape(self.error)}</div>")
+            parts.append(f"<div style='color:#b00020'><b>error</b>: {escape_html(self.error)}</div>")
         if self.truncated:
             parts.append("<div style='color:#8a6d00'>cut off at max_tokens</div>")
         return "".join(parts)
 
 
-def _escape(text: str) -> str:
+def escape_html(text: str) -> str:
     import html
 
     return html.escape(text, quote=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .base import Result, _escape
+from .base import Result, escape_html
 
 __all__ = ["Classification", "MultiLabelClassification"]
 
@@ -17,7 +17,7 @@ def _chips(classes: Sequence[str], chosen: Sequence[str | None], scores: Mapping
     """The classes as HTML chips, the chosen ones highlighted, each with its score when known."""
     return "".join(
         f"<span style='padding:1px 6px;margin:2px;border-radius:8px;"
-        f"{_CHOSEN if c in chosen else _OTHER}'>{_escape(c)}{_score(scores, c)}</span>"
+        f"{_CHOSEN if c in chosen else _OTHER}'>{escape_html(c)}{_score(scores, c)}</span>"
         for c in classes
     )
 
@@ -50,7 +50,7 @@ class Classification(Result):
 
     def _repr_html_(self) -> str:
         chips = _chips(self.classes, (self.label,), self.scores)
-        return f"<div><b>{_escape(str(self.label))}</b> <span>{chips}</span>{self._html_tail()}</div>"
+        return f"<div><b>{escape_html(str(self.label))}</b> <span>{chips}</span>{self._html_tail()}</div>"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Result, _escape
+from .base import Result, escape_html
 
 __all__ = ["Extraction"]
 
@@ -35,4 +35,4 @@ class Extraction(Result):
         data = self.to_dict()["data"]
         body = json.dumps(data, ensure_ascii=False, indent=2) if data is not None else "(no data)"
         more = f"<div><i>{len(self.others)} more JSON document(s) in the answer: .others</i></div>"
-        return f"<div><pre>{_escape(body)}</pre>{more if self.others else ''}{self._html_tail()}</div>"
+        return f"<div><pre>{escape_html(body)}</pre>{more if self.others else ''}{self._html_tail()}</div>"

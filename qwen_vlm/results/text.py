@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Result, _escape, _short, pictures_for
+from .base import Result, escape_html, pictures_for, shorten
 
 __all__ = ["TextRegion", "TextResult"]
 
@@ -47,14 +47,14 @@ class TextResult(Result):
         return self.text
 
     def __repr__(self) -> str:
-        return f"TextResult({_short(self.text)!r}{self._tail()}"
+        return f"TextResult({shorten(self.text)!r}{self._tail()}"
 
     def _repr_html_(self) -> str:
         regions = (
             f"<div><i>{len(self.regions)} located text regions: .draw()</i></div>" if self.regions else ""
         )
         return (
-            f"<div><pre style='white-space:pre-wrap'>{_escape(self.text)}</pre>{regions}"
+            f"<div><pre style='white-space:pre-wrap'>{escape_html(self.text)}</pre>{regions}"
             f"{self._html_tail()}</div>"
         )
 

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .._call import _Plan
-from .._responses import result_for
 from ..backends import GenerationResponse
+from ..engine.call import Plan
+from ..engine.responses import result_for
 from ..errors import OutputParseError
 from ..results import Result
 from .codec import decode, encode
@@ -43,7 +43,7 @@ class StoredCall:
             (they are always written).
     """
 
-    def __init__(self, store: ResultStore, plan: _Plan, backend: Any, reuse_sampled: bool) -> None:
+    def __init__(self, store: ResultStore, plan: Plan, backend: Any, reuse_sampled: bool) -> None:
         self.store = store
         self.backend = backend
         self._identity = backend_identity(backend)

@@ -18,7 +18,12 @@ __all__ = [
     "LABEL_KEYS",
     "POINT_KEYS",
     "TEXT_KEYS",
+    "cut_off",
     "default_input_size",
+    "in_frame",
+    "json_entries",
+    "label_of",
+    "numbers_of",
     "seen_size",
     "to_pixels",
 ]
@@ -76,11 +81,11 @@ def to_pixels(
         ValueError: Not 2 or 4 numbers, or the size the model saw cannot be told.
     """
     count = len(values) if isinstance(values, (list, tuple)) else 0
-    nums = _numbers(values, count) if count in (2, 4) else None
+    nums = numbers_of(values, count) if count in (2, 4) else None
     if nums is None:
         raise ValueError(f"coordinates must be 4 numbers (a box) or 2 (a point), got {values!r}")
     seen = seen_size(spec, image_size, input_size)
-    if not _in_frame(nums, spec, seen):
+    if not in_frame(nums, spec, seen):
         return None
     if count == 4:
         return box_to_pixels((nums[0], nums[1], nums[2], nums[3]), spec.coordinates, image_size, seen)
@@ -102,7 +107,8 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
+def numbers_of(value: Any, count: int) -> tuple[float, ...] | None:
+    """Exactly ``count`` numbers from a list, nested lists or an ``x1``... mapping (``None`` otherwise)."""
     if type(value) is list and len(value) == count:
         try:  # the common case, fast: plain numbers of sane magnitude
             floats = tuple(float(v) for v in value if type(v) is int or type(v) is float)
@@ -136,7 +142,7 @@ def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
     return tuple(n for n in nums if n is not None)
 
 
-def _in_frame(nums: tuple[float, ...], spec: FamilySpec, input_size: tuple[int, int] | None) -> bool:
+def in_frame(nums: tuple[float, ...], spec: FamilySpec, input_size: tuple[int, int] | None) -> bool:
     """Whether coordinates lie within the model's frame, give or take :data:`COORDINATE_TOLERANCE`."""
     if spec.coordinates == "relative_1000" or input_size is None:
         width = height = 1000.0
@@ -147,7 +153,8 @@ def _in_frame(nums: tuple[float, ...], spec: FamilySpec, input_size: tuple[int, 
     return all(low_x <= nums[i] <= high_x and low_y <= nums[i + 1] <= high_y for i in range(0, len(nums), 2))
 
 
-def _label(entry: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, str | None]:
+def label_of(entry: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The first non-empty string under one of ``keys``, and that key (``(None, None)`` when none)."""
     for key in keys:
         value = entry.get(key)
         if isinstance(value, str) and value.strip():
@@ -202,12 +209,12 @@ def _collect(value: Any, keys: tuple[str, ...], out: list[Any], depth: int = 0) 
     return False
 
 
-def _json_entries(text: str, keys: tuple[str, ...]) -> tuple[list[Any], OutputParseError | None, bool, int]:
+def json_entries(text: str, keys: tuple[str, ...]) -> tuple[list[Any], OutputParseError | None, bool, int]:
     """``(entries, error, truncated, dropped)`` of a JSON answer."""
     scan = scan_json(text)
     if not scan.values:
         if scan.truncated:
-            return [], _cut_off(text), True, scan.dropped
+            return [], cut_off(text), True, scan.dropped
         return [], OutputParseError("the answer contains no JSON", text), False, scan.dropped
     entries: list[Any] = []
     shaped = [_collect(v, keys, entries) for v in scan.values]
@@ -217,7 +224,8 @@ def _json_entries(text: str, keys: tuple[str, ...]) -> tuple[list[Any], OutputPa
     return entries, None, scan.truncated, scan.dropped
 
 
-def _cut_off(text: str) -> TruncatedOutputError:
+def cut_off(text: str) -> TruncatedOutputError:
+    """The error of an answer cut off at the token limit before any complete object."""
     return TruncatedOutputError(
         "the answer was cut off before its first complete object (the token limit, max_tokens, was "
         "probably reached); raise max_tokens",

@@ -17,11 +17,11 @@ from .coordinates import (
     BOX_KEYS,
     LABEL_KEYS,
     POINT_KEYS,
-    _cut_off,
-    _in_frame,
-    _json_entries,
-    _label,
-    _numbers,
+    cut_off,
+    in_frame,
+    json_entries,
+    label_of,
+    numbers_of,
     seen_size,
 )
 
@@ -110,7 +110,7 @@ def parse_boxes(
         detections = []
         for label, raw in boxes:
             box = (raw[0], raw[1], raw[2], raw[3])
-            xyxy = box_to_pixels(box, "relative_1000", image_size) if _in_frame(raw, spec, None) else None
+            xyxy = box_to_pixels(box, "relative_1000", image_size) if in_frame(raw, spec, None) else None
             if xyxy is None:
                 dropped += 1
             else:
@@ -118,7 +118,7 @@ def parse_boxes(
         if detections:
             return tuple(detections), None, dropped
         return (), OutputParseError("the answer's <|box_start|> tokens hold no valid box", text), dropped
-    entries, error, truncated, dropped = _json_entries(text, BOX_KEYS)
+    entries, error, truncated, dropped = json_entries(text, BOX_KEYS)
     if error is not None:
         return (), error, dropped
     found = []
@@ -127,12 +127,12 @@ def parse_boxes(
     for nums, label, attrs in located:
         box = (nums[0], nums[1], nums[2], nums[3])
         xyxy = box_to_pixels(box, spec.coordinates, image_size, input_size)
-        if xyxy is None or not _in_frame(nums, spec, input_size):
+        if xyxy is None or not in_frame(nums, spec, input_size):
             dropped += 1
         else:
             found.append(Detection(label, xyxy, box, attrs))
     if not found and truncated:
-        return (), _cut_off(text), dropped
+        return (), cut_off(text), dropped
     if entries and not found:
         return (
             (),
@@ -153,7 +153,7 @@ def parse_points(
         input_size = seen_size(spec, image_size, input_size)
     except ValueError as exc:
         return (), OutputParseError(f"cannot tell what size the model saw: {exc}", text), 0
-    entries, error, truncated, dropped = _json_entries(text, POINT_KEYS)
+    entries, error, truncated, dropped = json_entries(text, POINT_KEYS)
     if error is not None:
         return (), error, dropped
     found = []
@@ -162,12 +162,12 @@ def parse_points(
     for nums, label, attrs in located:
         point = (nums[0], nums[1])
         xy = point_to_pixels(point, spec.coordinates, image_size, input_size)
-        if xy is None or not _in_frame(nums, spec, input_size):
+        if xy is None or not in_frame(nums, spec, input_size):
             dropped += 1
         else:
             found.append(Point(label, xy, point, attrs))
     if not found and truncated:
-        return (), _cut_off(text), dropped
+        return (), cut_off(text), dropped
     if entries and not found:
         return (
             (),
@@ -193,11 +193,11 @@ def _located(
             if key is None:
                 unusable += 1
                 continue
-            nums = _numbers(entry[key], count)
-            label, label_key = _label(entry, LABEL_KEYS)
+            nums = numbers_of(entry[key], count)
+            label, label_key = label_of(entry, LABEL_KEYS)
             attrs = {k: v for k, v in entry.items() if k not in (key, label_key) and v is not None}
         else:
-            nums, label, attrs = _numbers(entry, count), None, {}
+            nums, label, attrs = numbers_of(entry, count), None, {}
         if nums is None:
             unusable += 1
         else:
@@ -252,7 +252,7 @@ def parse_group(
         first_error = first_error or error
         items.extend(replace(item, image=k) for item in found)
     if not items:
-        error = _cut_off(text) if scan.truncated else first_error
+        error = cut_off(text) if scan.truncated else first_error
         return (), error or OutputParseError("no object in the answer has usable coordinates", text), dropped
     return tuple(items), None, dropped
 

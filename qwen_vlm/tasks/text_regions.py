@@ -10,7 +10,7 @@ from typing import Any
 from ..geometry import box_to_pixels
 from ..models import FamilySpec
 from ..results import TextRegion
-from .coordinates import BOX_KEYS, TEXT_KEYS, _in_frame, _json_entries, _label, _numbers, seen_size
+from .coordinates import BOX_KEYS, TEXT_KEYS, in_frame, json_entries, label_of, numbers_of, seen_size
 
 __all__ = ["parse_text_regions", "split_pages"]
 
@@ -113,8 +113,8 @@ def parse_text_regions(
     regions: list[TextRegion] = []
     if "data-bbox" in text:
         for el in _html_elements(text):
-            raw = _numbers(el["box"], 4)
-            if raw is None or not _in_frame(raw, spec, input_size):
+            raw = numbers_of(el["box"], 4)
+            if raw is None or not in_frame(raw, spec, input_size):
                 continue
             box = (raw[0], raw[1], raw[2], raw[3])
             xyxy = box_to_pixels(box, spec.coordinates, image_size, input_size)
@@ -126,14 +126,14 @@ def parse_text_regions(
         return tuple(regions)
     if not any(f'"{k}"' in text or f"'{k}'" in text for k in BOX_KEYS):
         return ()
-    entries, _error, _truncated, _dropped = _json_entries(text, BOX_KEYS)
+    entries, _error, _truncated, _dropped = json_entries(text, BOX_KEYS)
     for entry in entries:
         if not isinstance(entry, Mapping):
             continue
         box_key = next((k for k in BOX_KEYS if k in entry), None)
-        content, text_key = _label(entry, TEXT_KEYS)
-        raw = _numbers(entry[box_key], 4) if box_key else None
-        if raw is None or content is None or not _in_frame(raw, spec, input_size):
+        content, text_key = label_of(entry, TEXT_KEYS)
+        raw = numbers_of(entry[box_key], 4) if box_key else None
+        if raw is None or content is None or not in_frame(raw, spec, input_size):
             continue
         box = (raw[0], raw[1], raw[2], raw[3])
         xyxy = box_to_pixels(box, spec.coordinates, image_size, input_size)

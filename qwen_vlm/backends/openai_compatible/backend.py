@@ -27,6 +27,11 @@ OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_MAX_TOKENS_PER_IMAGE = 1280
 
 
+def _opened(created: Any) -> Any:
+    """A stream as it was opened (it is read, and its errors raised, as it is consumed)."""
+    return created
+
+
 class OpenAICompatibleBackend:
     """Qwen models behind an OpenAI-compatible chat-completions endpoint.
 
@@ -181,33 +186,67 @@ class OpenAICompatibleBackend:
             return Resend()
         return as_retryable(error)
 
-    # ------------------------------------------------------------------ whole answers
-    def _one(self, request: GenerationRequest) -> GenerationResponse:
+    # ------------------------------------------------------------------ the one attempt loop
+    def _create(self, body: dict[str, Any], then: Callable[[Any], Any] = _opened) -> Any:
+        """``chat.completions.create`` with the retry layer: the attempt every sync path makes.
+
+        ``then`` reads what came back inside the attempt, so an answer that is an error (one inside an
+        HTTP 200 body, no choices) is retried like a failed request. A rejected schema is dropped and
+        the request resent at once (not counted as a retry).
+
+        Raises:
+            Retryable: Still failing after the retries (its ``error`` is the typed error).
+            QwenVLMError: A failure that is not retried (a bad key, a bad request...).
+        """
         import tenacity
 
-        body, sizes = self._requests.prepare(request)
         client = self._transport.sync_client()
 
-        def attempt() -> GenerationResponse:
-            try:
-                completion = client.chat.completions.create(**body)
-            except Exception as exc:
-                error = self._on_error(exc, body)
-                if isinstance(error, Resend):
-                    return attempt()
-                raise error from None
-            return self._reader.completion(completion, sizes, request)
+        def attempt() -> Any:
+            while True:
+                try:
+                    created = client.chat.completions.create(**body)
+                except Exception as exc:
+                    error = self._on_error(exc, body)
+                    if not isinstance(error, Resend):
+                        raise error from None
+                else:
+                    return then(created)
 
+        return tenacity.Retrying(**self._transport.retrying())(attempt)
+
+    async def _acreate(self, body: dict[str, Any], then: Callable[[Any], Any] = _opened) -> Any:
+        """The async twin of :meth:`_create` (the same attempt, on ``AsyncOpenAI``)."""
+        import tenacity
+
+        client = self._transport.async_client()
+
+        async def attempt() -> Any:
+            while True:
+                try:
+                    created = await client.chat.completions.create(**body)
+                except Exception as exc:
+                    error = self._on_error(exc, body)
+                    if not isinstance(error, Resend):
+                        raise error from None
+                else:
+                    return then(created)
+
+        return await tenacity.AsyncRetrying(**self._transport.retrying())(attempt)
+
+    # ------------------------------------------------------------------ whole answers
+    def _one(self, request: GenerationRequest) -> GenerationResponse:
+        body, sizes = self._requests.prepare(request)
         try:
-            result: GenerationResponse = tenacity.Retrying(**self._transport.retrying())(attempt)
-            return result
+            response: GenerationResponse = self._create(
+                body, lambda completion: self._reader.completion(completion, sizes, request)
+            )
         except Retryable as wrapped:
             return GenerationResponse(text="", input_size=sizes[0], error=wrapped.error)
+        return response
 
     async def _aone(self, request: GenerationRequest) -> GenerationResponse:
         import asyncio
-
-        import tenacity
 
         ref = request.image
         if ref.url is not None and not ref.loaded and not request.needs_geometry:
@@ -215,23 +254,13 @@ class OpenAICompatibleBackend:
         else:
             # Decoding, resizing and JPEG-encoding take ~20 ms for a 1280x960 image: off the event loop.
             body, sizes = await asyncio.to_thread(self._requests.prepare, request)
-        client = self._transport.async_client()
-
-        async def attempt() -> GenerationResponse:
-            try:
-                completion = await client.chat.completions.create(**body)
-            except Exception as exc:
-                error = self._on_error(exc, body)
-                if isinstance(error, Resend):
-                    return await attempt()
-                raise error from None
-            return self._reader.completion(completion, sizes, request)
-
         try:
-            result: GenerationResponse = await tenacity.AsyncRetrying(**self._transport.retrying())(attempt)
-            return result
+            response: GenerationResponse = await self._acreate(
+                body, lambda completion: self._reader.completion(completion, sizes, request)
+            )
         except Retryable as wrapped:
             return GenerationResponse(text="", input_size=sizes[0], error=wrapped.error)
+        return response
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResponse]:
         """Send each request (the client runs several calls in parallel), one response per request."""
@@ -262,22 +291,9 @@ class OpenAICompatibleBackend:
         Raises:
             BackendError: The typed error, when the request fails or the stream breaks off.
         """
-        import tenacity
-
         body, sizes = self._stream_body(request)
-        client = self._transport.sync_client()
-
-        def attempt() -> Any:
-            try:
-                return client.chat.completions.create(**body)
-            except Exception as exc:
-                error = self._on_error(exc, body)
-                if isinstance(error, Resend):
-                    return attempt()
-                raise error from None
-
         try:
-            opened = tenacity.Retrying(**self._transport.retrying())(attempt)
+            opened = self._create(body)
         except Retryable as wrapped:
             raise wrapped.error from None
         return self._read_stream(opened, StreamReader(self._reader, request, sizes))
@@ -299,22 +315,9 @@ class OpenAICompatibleBackend:
         """Async :meth:`stream`, on ``AsyncOpenAI``; encoding runs off the event loop."""
         import asyncio
 
-        import tenacity
-
         body, sizes = await asyncio.to_thread(self._stream_body, request)
-        client = self._transport.async_client()
-
-        async def attempt() -> Any:
-            try:
-                return await client.chat.completions.create(**body)
-            except Exception as exc:
-                error = self._on_error(exc, body)
-                if isinstance(error, Resend):
-                    return await attempt()
-                raise error from None
-
         try:
-            opened: Any = await tenacity.AsyncRetrying(**self._transport.retrying())(attempt)
+            opened: Any = await self._acreate(body)
         except Retryable as wrapped:
             raise wrapped.error from None
         reader = StreamReader(self._reader, request, sizes)

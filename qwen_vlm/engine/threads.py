@@ -6,17 +6,17 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
-from ._call import _Plan
-from .backends import Backend, GenerationRequest, GenerationResponse
-from .errors import BackendError
-from .progress import progress_bar
+from ..backends import Backend, GenerationRequest, GenerationResponse
+from ..errors import BackendError
+from ..progress import progress_bar
+from .call import Plan
 
 __all__ = ["execute_in_threads"]
 
 
 def execute_in_threads(
     backend: Backend,
-    plan: _Plan,
+    plan: Plan,
     settle: Callable[[list[GenerationRequest], Any], list[GenerationResponse]],
     failed: Callable[[int, BaseException], list[GenerationResponse]],
 ) -> list[GenerationResponse]:

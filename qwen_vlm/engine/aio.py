@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._call import _Plan
-from .backends import Backend, GenerationRequest, GenerationResponse
-from .progress import progress_bar
+from ..backends import Backend, GenerationRequest, GenerationResponse
+from ..progress import progress_bar
+from .call import Plan
 
 __all__ = ["execute_in_tasks"]
 
 
 async def execute_in_tasks(
     backend: Backend,
-    plan: _Plan,
+    plan: Plan,
     settle: Callable[[list[GenerationRequest], Any], list[GenerationResponse]],
 ) -> list[GenerationResponse]:
     """Run every chunk of ``plan`` as asyncio tasks (``backend.max_concurrency`` at a time).
 
-    As :func:`~qwen_vlm._threads.execute_in_threads`; ``plan.on_settled`` runs in a worker thread, off
+    As :func:`~qwen_vlm.engine.threads.execute_in_threads`; ``plan.on_settled`` runs in a worker thread, off
     the event loop (the result store's durable writes).
     """
     import asyncio  # here, not at module level: `import qwen_vlm` stays light for sync users

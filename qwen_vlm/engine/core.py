@@ -1,6 +1,6 @@
 """What the sync and async clients share: validation, planning, and turning responses into results.
 
-:class:`_ClientCore` validates inputs, builds requests and turns responses into results; the clients
+:class:`ClientCore` validates inputs, builds requests and turns responses into results; the clients
 (:mod:`qwen_vlm.client`, :mod:`qwen_vlm.async_client`) differ only in how requests are executed (a thread
 pool vs. asyncio tasks), and the async client's task methods are generated from the sync ones.
 """
@@ -11,11 +11,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._call import CallOptions, _Plan, _Settings
-from ._inputs import check_inputs, prepare_inputs
-from ._responses import failed, finish, settle
-from ._settings import call_settings, open_store
-from .backends import (
+from ..backends import (
     Backend,
     Capabilities,
     GenerationRequest,
@@ -24,11 +20,10 @@ from .backends import (
     capabilities_of,
     create_backend,
 )
-from .errors import ConfigurationError, ImageError
-from .groups import is_single_input
-from .image_refs import ImageRef
-from .models import FAMILIES, Family, ModelInfo
-from .options import (
+from ..errors import ConfigurationError
+from ..groups import is_single_input
+from ..models import FAMILIES, Family, ModelInfo
+from ..options import (
     check_bool,
     check_choice,
     check_int,
@@ -37,10 +32,14 @@ from .options import (
     check_str,
     check_url,
 )
-from .tasks import THINKING_MAX_TOKENS, Task
+from ..tasks import THINKING_MAX_TOKENS, Task
+from .call import CallOptions, Plan, Settings
+from .inputs import read_inputs
+from .responses import failed, finish, settle
+from .settings import call_settings, open_store
 
 if TYPE_CHECKING:
-    from .store import ResultStore, StoredCall
+    from ..store import ResultStore, StoredCall
 
 __all__ = ["CallOptions", "ImageBatch", "Privacy"]
 
@@ -60,26 +59,8 @@ def _for_clip(constraint: Any, clip: Any) -> Any:
     return dataclasses.replace(constraint, duration=clip.duration)
 
 
-def _download(refs: list[ImageRef], members: list[list[ImageRef]], keep_going: bool) -> None:
-    """Read every image's pixels now (URLs downloaded), so a bad one fails before anything is sent.
-
-    Raises:
-        ImageError: For the first unreadable image, unless ``keep_going`` (then it fails that input).
-    """
-    for ref, group in zip(refs, members, strict=True):
-        for member in group if ref.error is None else ():
-            try:
-                member.pil()
-            except ImageError as exc:
-                if not keep_going:
-                    exc.whole_call = True
-                    raise
-                ref.error = exc
-                break
-
-
 def _shape(
-    task: Task, params: dict[str, Any], info: ModelInfo, settings: _Settings, images: int
+    task: Task, params: dict[str, Any], info: ModelInfo, settings: Settings, images: int
 ) -> tuple[str, dict[str, Any] | None, Any]:
     """What a question about ``images`` images sends: its prompt, JSON schema and grammar.
 
@@ -104,13 +85,13 @@ def _text(task: Task, prompt: Any) -> str:
     return prompt
 
 
-def _schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
+def schema_param(schema: Any, output_structure: Any) -> dict[str, Any]:
     if schema is not None and output_structure is not None:
         raise ConfigurationError("extract takes schema= or output_structure= (the same thing), not both")
     return {"schema": schema if schema is not None else output_structure}
 
 
-class _ClientCore:
+class ClientCore:
     """State and logic shared by the sync and async clients."""
 
     _backend: Backend
@@ -202,34 +183,16 @@ class _ClientCore:
         return f"{type(self).__name__}(model={self.model!r}, backend={type(self._backend).__name__})"
 
     # ------------------------------------------------------------------ planning
-    def _settings(self, task: str | Task, params: dict[str, Any], options: CallOptions) -> _Settings:
-        """Every check of a call that needs no image (see :func:`qwen_vlm._settings.call_settings`)."""
+    def _settings(self, task: str | Task, params: dict[str, Any], options: CallOptions) -> Settings:
+        """Every check of a call that needs no image (see :func:`qwen_vlm.engine.settings.call_settings`)."""
         return call_settings(self._backend, task, params, options, self._constrained, self._store)
 
-    def _plan(self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions) -> _Plan:
+    def _plan(self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions) -> Plan:
         settings = self._settings(task, params, options)
         found, checked, strict = settings.task, settings.params, settings.strict
         info = self._backend.info
-        capabilities = capabilities_of(self._backend)
-        single = is_single_input(images)
-        if single:
-            items: list[Any] = [images]
-        elif isinstance(images, (list, tuple)):
-            items = list(images)
-        else:
-            raise ConfigurationError(
-                f"expected an image or a list of images, got {type(images).__name__} (several images in one "
-                "question: Images(a, b))"
-            )
-        # In a list, an unreadable image is that image's failed result (unless strict=True, which
-        # refuses to send anything); a single unreadable image raises.
-        keep_going = not single and not strict
-        refs, members = prepare_inputs(
-            items, single=single, keep_going=keep_going, sampler=capabilities.sample_video
-        )
-        if found.needs_geometry or not capabilities.accepts_urls:
-            _download(refs, members, keep_going)
-        check_inputs(capabilities, found, refs, members)
+        inputs = read_inputs(images, found, capabilities_of(self._backend), strict=strict)
+        refs, members = inputs.refs, inputs.members
         shapes = {n: _shape(found, checked, info, settings, n) for n in {len(group) for group in members}}
         thinking_on = (
             settings.enable_thinking if settings.enable_thinking is not None else info.thinking_default
@@ -258,14 +221,14 @@ class _ClientCore:
             )
             for i in positions
         ]
-        return _Plan(
+        return Plan(
             found,
             checked,
-            items,
+            inputs.items,
             refs,
             requests,
             positions,
-            single,
+            inputs.single,
             strict,
             settings.progress,
             budget,
@@ -289,7 +252,7 @@ class _ClientCore:
 
     def _stream_plan(
         self, task: str | Task, image: Any, params: dict[str, Any]
-    ) -> tuple[_Plan, GenerationRequest]:
+    ) -> tuple[Plan, GenerationRequest]:
         """Plan a streamed call: one image (a list is refused), every check as for a normal call."""
         params, options = self._stream_args(image, params)
         plan = self._plan(task, image, params, options)
@@ -311,15 +274,15 @@ class _ClientCore:
         """The client's result store (``cache=``), or ``None``."""
         return self._store
 
-    def _stored(self, plan: _Plan) -> StoredCall | None:
+    def _stored(self, plan: Plan) -> StoredCall | None:
         """The call's stored results found and its plan reduced to the rest (``None`` without a store)."""
         if plan.store is None or not plan.requests:
             return None
-        from .store import StoredCall
+        from ..store import StoredCall
 
         return StoredCall(plan.store, plan, self._backend, self._cache_sampled)
 
-    def _stream_stored(self, plan: _Plan) -> tuple[_Plan, list[StreamChunk] | None]:
+    def _stream_stored(self, plan: Plan) -> tuple[Plan, list[StreamChunk] | None]:
         """A streamed call through the store: the stored answer replayed as chunks, or ``None`` to send.
 
         Returns the plan to finish with (its store writes the streamed result when it ends).
@@ -334,7 +297,7 @@ class _ClientCore:
         replay += [StreamChunk(text=result.text), StreamChunk(response=GenerationResponse(text=result.text))]
         return dataclasses.replace(stored.plan, on_settled=None), replay
 
-    def _finish_stream(self, plan: _Plan, response: GenerationResponse) -> Any:
+    def _finish_stream(self, plan: Plan, response: GenerationResponse) -> Any:
         """A streamed call's result: stored first when the call has a store and it was sent."""
         if plan.on_settled is not None:
             plan.on_settled([0], [response])
@@ -344,5 +307,5 @@ class _ClientCore:
     _settle = staticmethod(settle)
     _failed = staticmethod(failed)
 
-    def _finish(self, plan: _Plan, responses: list[GenerationResponse]) -> Any:
+    def _finish(self, plan: Plan, responses: list[GenerationResponse]) -> Any:
         return finish(self._backend.info, plan, responses)

@@ -6,14 +6,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._call import CallOptions, _Settings
-from .backends import Backend, capabilities_of
-from .errors import ConfigurationError
-from .options import check_bool, check_int, check_number, check_path_or_str
-from .tasks import Task, get_task
+from ..backends import Backend, capabilities_of
+from ..errors import ConfigurationError
+from ..options import check_bool, check_int, check_number, check_path_or_str
+from ..tasks import Task, get_task
+from .call import CallOptions, Settings
 
 if TYPE_CHECKING:
-    from .store import ResultStore
+    from ..store import ResultStore
 
 __all__ = ["call_settings", "check_params", "open_store"]
 
@@ -28,7 +28,7 @@ def open_store(cache: Any) -> ResultStore:
         ConfigurationError: For a value that is not a path.
         StoreError: For a file that is not a result store (never overwritten).
     """
-    from .store import ResultStore  # sqlite3 loads only for clients with a store
+    from ..store import ResultStore  # sqlite3 loads only for clients with a store
 
     if isinstance(cache, ResultStore):
         return cache
@@ -64,7 +64,7 @@ def call_settings(
     options: CallOptions,
     constrained_default: bool,
     store_default: ResultStore | None,
-) -> _Settings:
+) -> Settings:
     """Every check of a call that needs no image: options, task parameters, the model's abilities.
 
     Raises:
@@ -110,7 +110,7 @@ def call_settings(
     if enable_thinking is False and info.thinking == "always" and not capabilities.ignores_thinking_off:
         raise ConfigurationError(f"model {info.id!r} always thinks; enable_thinking=False is not possible")
     constrained = constrained_default if constrained is None else constrained
-    return _Settings(
+    return Settings(
         found,
         checked,
         max_tokens,

@@ -1,6 +1,6 @@
 """One call's parts: the options a task method takes, their checked form, and the work they plan.
 
-Pure data; :class:`~qwen_vlm._core._ClientCore` fills them in.
+Pure data; :class:`~qwen_vlm.engine.core.ClientCore` fills them in.
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from .backends import GenerationRequest
-from .image_refs import ImageRef
-from .tasks import Task
+from ..backends import GenerationRequest
+from ..image_refs import ImageRef
+from ..tasks import Task
 
-__all__ = ["CallOptions", "_Plan", "_Settings"]
+__all__ = ["CallOptions", "Plan", "Settings"]
 
 
 class CallOptions(TypedDict, total=False):
@@ -49,7 +49,7 @@ class CallOptions(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
-class _Settings:
+class Settings:
     """A call's checked task parameters and options."""
 
     task: Task
@@ -66,7 +66,7 @@ class _Settings:
 
 
 @dataclass
-class _Plan:
+class Plan:
     """One call's work: its task, parameters, images and requests.
 
     Not frozen: ``known`` fills in as the call runs (results from the store, or parsed as chunks
@@ -107,5 +107,6 @@ class _Plan:
         return f"{label} ({len(self.known)} from store)" if self.known else label
 
     def chunks(self, size: int) -> list[list[int]]:
+        """The requests' indices in chunks of ``size`` (one ``generate`` call each)."""
         indices = list(range(len(self.requests)))
         return [indices[i : i + size] for i in range(0, len(indices), max(1, size))]

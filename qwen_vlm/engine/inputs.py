@@ -1,22 +1,91 @@
-"""A call's inputs, prepared and checked before anything is sent: images, groups and videos.
+"""A call's inputs, prepared and checked in one pass before anything is sent: images, groups, videos.
 
-Every image of every group is read (or its URL checked), every video decoded and sampled, and the
-backend's and task's limits checked, so a bad input fails before any network call or model load.
+:func:`read_inputs` is the only entry: it tells one input from a list, validates every image of every
+group (or checks its URL), decodes and samples every video, reads the pixels the task or backend needs
+now, and checks the backend's and task's limits — top to bottom, calling only down into the input
+modules (``groups``, ``image_refs``, ``images``, ``video``), so a bad input fails before any network call
+or model load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .backends import Capabilities
-from .errors import ConfigurationError, ImageError
-from .groups import Images
-from .image_refs import ImageRef, prepare_images
-from .tasks import Task
-from .video import Video, read_video
+from ..backends import Capabilities
+from ..errors import ConfigurationError, ImageError
+from ..groups import Images, is_single_input
+from ..image_refs import ImageRef, prepare_images
+from ..tasks import Task
+from ..video import Video, read_video
 
-__all__ = ["check_inputs", "prepare_inputs"]
+__all__ = ["Inputs", "check_inputs", "prepare_inputs", "read_inputs"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A call's inputs, read and checked.
+
+    Attributes:
+        items: Every input as the user gave it, in order (one for a single input).
+        refs: One :class:`ImageRef` per input (its first image; an unreadable input's carries its error).
+        members: Every input's images, in order (one, or a group's).
+        single: The call was given one input (one result), not a list.
+    """
+
+    items: list[Any]
+    refs: list[ImageRef]
+    members: list[list[ImageRef]]
+    single: bool
+
+
+def read_inputs(images: Any, task: Task, capabilities: Capabilities, *, strict: bool) -> Inputs:
+    """Every input of a call read and checked, before anything is sent or loaded.
+
+    In a list, an unreadable image is that image's failed result (unless ``strict``, which refuses to
+    send anything); a single unreadable image raises.
+
+    Raises:
+        ConfigurationError: Not an image or a list; a group or video the backend or task cannot take.
+        ImageError: An unreadable single input (or any, with ``strict``).
+    """
+    single = is_single_input(images)
+    if single:
+        items: list[Any] = [images]
+    elif isinstance(images, (list, tuple)):
+        items = list(images)
+    else:
+        raise ConfigurationError(
+            f"expected an image or a list of images, got {type(images).__name__} (several images in one "
+            "question: Images(a, b))"
+        )
+    keep_going = not single and not strict
+    refs, members = prepare_inputs(
+        items, single=single, keep_going=keep_going, sampler=capabilities.sample_video
+    )
+    if task.needs_geometry or not capabilities.accepts_urls:
+        _download(refs, members, keep_going)
+    check_inputs(capabilities, task, refs, members)
+    return Inputs(items, refs, members, single)
+
+
+def _download(refs: list[ImageRef], members: list[list[ImageRef]], keep_going: bool) -> None:
+    """Read every image's pixels now (URLs downloaded), so a bad one fails before anything is sent.
+
+    Raises:
+        ImageError: For the first unreadable image, unless ``keep_going`` (then it fails that input).
+    """
+    for ref, group in zip(refs, members, strict=True):
+        for member in group if ref.error is None else ():
+            try:
+                member.pil()
+            except ImageError as exc:
+                if not keep_going:
+                    exc.whole_call = True
+                    raise
+                ref.error = exc
+                break
 
 
 def prepare_inputs(

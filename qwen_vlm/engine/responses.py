@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._call import _Plan
-from .backends import GenerationRequest, GenerationResponse
-from .backends.base import checked_response
-from .errors import BackendError, BatchError, ImageError, QwenVLMError
-from .image_refs import ImageRef
-from .models import ModelInfo
-from .results import Result
-from .tasks import Answer, Delivery, read_answer
-from .thinking import split_thinking
+from ..backends import GenerationRequest, GenerationResponse
+from ..backends.base import checked_response
+from ..errors import BackendError, BatchError, ImageError, QwenVLMError
+from ..image_refs import ImageRef
+from ..models import ModelInfo
+from ..results import Result
+from ..tasks import Answer, Delivery, read_answer
+from ..thinking import split_thinking
+from .call import Plan
 
 __all__ = ["failed", "finish", "for_image", "result_for", "settle"]
 
@@ -59,7 +59,7 @@ def failed(count: int, exc: BaseException) -> list[GenerationResponse]:
     return [GenerationResponse(text="", error=for_image(error, None)) for _ in range(count)]
 
 
-def result_for(info: ModelInfo, plan: _Plan, ref: ImageRef, response: GenerationResponse) -> Result:
+def result_for(info: ModelInfo, plan: Plan, ref: ImageRef, response: GenerationResponse) -> Result:
     """One image's result; never raises (a failure of any kind is recorded on the result)."""
     thinking, text = split_thinking(response.text)
     if response.thinking:
@@ -100,7 +100,7 @@ def result_for(info: ModelInfo, plan: _Plan, ref: ImageRef, response: Generation
     return result
 
 
-def finish(info: ModelInfo, plan: _Plan, responses: list[GenerationResponse]) -> Any:
+def finish(info: ModelInfo, plan: Plan, responses: list[GenerationResponse]) -> Any:
     """The call's results in input order (one result for a single input), strict mode applied.
 
     Raises:
