@@ -193,8 +193,14 @@ def test_a_custom_task_over_http(image: Image.Image) -> None:
 
     with chat_server() as server:
         server.script = lambda n, body: Reply(body=completion('{"count": 4}' if n else "garbage"))
-        vlm = QwenVLM("Qwen/Qwen3-VL-8B-Instruct", backend="openai", base_url=server.url, api_key="x")
-        bad, good = vlm.run(TallyTask(), [image, image], thing="cars", max_concurrent_requests=1)
+        vlm = QwenVLM(
+            "Qwen/Qwen3-VL-8B-Instruct",
+            backend="openai",
+            base_url=server.url,
+            api_key="x",
+            max_concurrent_requests=1,  # answers in order: the first image gets the garbage
+        )
+        bad, good = vlm.run(TallyTask(), [image, image], thing="cars")
         body = server.requests[0]
     texts = [part.get("text") for m in body["messages"] for part in m["content"] if isinstance(part, dict)]
     assert 'How many cars? Answer as JSON: {"count": N}' in texts
