@@ -336,3 +336,13 @@ def test_the_count_example_runs_as_documented(image: Image.Image) -> None:
     assert [r.count for r in results] == [4, None, 2] and results[1].error is not None
     with pytest.raises(ConfigurationError, match="count needs object="):
         vlm.run(namespace["CountTask"](), image)
+
+
+def test_a_client_option_given_to_a_call_is_refused_not_taken_as_a_parameter(image: Image.Image) -> None:
+    backend = FakeBackend('{"count": 1}')
+    vlm = QwenVLM(backend=backend)
+    with pytest.raises(ConfigurationError, match=r"max_concurrent_requests: an option of the client"):
+        vlm.run(TallyTask(), [image], thing="cars", max_concurrent_requests=1)
+    with pytest.raises(ConfigurationError, match="timeout: an option of the client"):
+        vlm.caption(image, timeout=3)  # type: ignore[call-arg]
+    assert backend.requests == []

@@ -39,13 +39,42 @@ def open_store(cache: Any) -> ResultStore:
     return _STORES[key]
 
 
+#: Options of the client itself: given to a call, they are a mistake (never a task parameter).
+CLIENT_OPTIONS = frozenset(
+    {
+        "api_key",
+        "base_url",
+        "privacy",
+        "max_concurrent_requests",
+        "timeout",
+        "max_retries",
+        "device",
+        "dtype",
+        "family",
+        "cache_sampled",
+        "backend",
+        "model",
+    }
+)
+
+
+def _refuse_client_options(names: Any) -> None:
+    misplaced = sorted(CLIENT_OPTIONS & set(names))
+    if misplaced:
+        raise ConfigurationError(
+            f"{', '.join(misplaced)}: an option of the client, QwenVLM(..., {misplaced[0]}=...), "
+            "not of a call"
+        )
+
+
 def check_params(task: Task, params: dict[str, Any]) -> dict[str, Any]:
     """A task's parameters as its :meth:`~qwen_vlm.Task.check` returns them.
 
     Raises:
         ConfigurationError: For missing or malformed parameters (a custom task's ``ValueError`` or
-            ``TypeError`` becomes one, naming the task).
+            ``TypeError`` becomes one, naming the task), or a client option given to a call.
     """
+    _refuse_client_options(params)
     try:
         checked = task.check(params)
     except ConfigurationError:
@@ -72,6 +101,7 @@ def call_settings(
             cannot honour (thinking on a model without it, ``min_confidence`` without probabilities...).
     """
     unknown = set(options) - set(CallOptions.__annotations__)
+    _refuse_client_options(unknown)
     if unknown:
         raise ConfigurationError(
             f"unknown option(s) {sorted(unknown)}; per-call options are "
