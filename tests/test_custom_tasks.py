@@ -61,10 +61,13 @@ class TallyTask(Task):
         thing = params.get("thing")
         if not isinstance(thing, str) or not thing:
             raise ValueError("tally needs thing=, what to count")
-        return {"thing": thing}
+        return {"thing": thing, **({"terse": True} if params.get("terse") else {})}
 
     def prompt(self, params: Mapping[str, Any]) -> str:
         return f'How many {params["thing"]}? Answer as JSON: {{"count": N}}'
+
+    def system(self, params: Mapping[str, Any]) -> str | None:
+        return "You count things." if params.get("terse") else None
 
     def schema(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
         count = {"type": "integer", "minimum": 0}
@@ -92,6 +95,9 @@ def test_one_image_and_the_shared_fields(image: Image.Image) -> None:
     assert request.prompt == 'How many cats? Answer as JSON: {"count": N}'
     assert request.task == "tally-test" and request.max_tokens == 20
     assert request.json_schema is not None and request.json_schema["required"] == ["count"]
+    assert request.system is None
+    QwenVLM(backend=backend).run(TallyTask(), image, thing="cats", terse=True)
+    assert backend.requests[-1].system == "You count things."
 
 
 def test_a_batch_with_an_unreadable_answer_keeps_the_others(image: Image.Image) -> None:
@@ -202,10 +208,15 @@ def test_a_custom_task_over_http(image: Image.Image) -> None:
         )
         bad, good = vlm.run(TallyTask(), [image, image], thing="cars")
         body = server.requests[0]
+        vlm.run(TallyTask(), image, thing="cars", terse=True)
+        with_system = server.requests[-1]["messages"]
     texts = [part.get("text") for m in body["messages"] for part in m["content"] if isinstance(part, dict)]
     assert 'How many cars? Answer as JSON: {"count": N}' in texts
     assert body["response_format"]["json_schema"]["schema"]["required"] == ["count"]
     assert good.count == 4 and good.usage is not None and not bad.ok and bad.text == "garbage"
+    assert [m["role"] for m in body["messages"]] == ["user"]
+    assert with_system[0] == {"role": "system", "content": "You count things."}
+    assert [m["role"] for m in with_system] == ["system", "user"]
 
 
 # ----------------------------------------------------------------------------- the CLI

@@ -356,3 +356,39 @@ def test_moe_checkpoints_load_through_the_same_path(family: str, tmp_path: Path)
     (det,) = vlm.detect(IMG, ["cat"])
     assert det.xyxy == pytest.approx((160, 75, 480, 225))
     assert len(vlm.ask([IMG, IMG], "q", max_tokens=4)) == 2
+
+
+@pytest.mark.parametrize("family", ("qwen2_5_vl", "qwen3_vl"))
+def test_a_tasks_system_message_equals_the_recipe_with_it(family: str, checkpoints: dict[str, Path]) -> None:
+    """A task's system() goes where the template puts a system turn; prefixes are not shared across it."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from qwen_vlm import Task, TextResult
+
+    class Sys(Task):
+        name = "system-test"
+
+        def system(self, params: Any) -> str:
+            return str(params["system"])
+
+        def prompt(self, params: Any) -> str:
+            return "Hi?"
+
+        def parse(self, answer: Any) -> TextResult:
+            return TextResult()
+
+    path = checkpoints[family]
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(path)
+    vlm = QwenVLM(str(path), device="cpu")
+    for system in ("You are a screen reader.", "Answer in French.", "You are a screen reader."):
+        messages = [
+            {"role": "system", "content": [{"type": "text", "text": system}]},
+            {"role": "user", "content": [{"type": "image", "image": IMG}, {"type": "text", "text": "Hi?"}]},
+        ]
+        inputs = processor.apply_chat_template(
+            messages, tokenize=True, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        )
+        out = model.generate(**inputs, max_new_tokens=12, do_sample=False)
+        recipe = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)[0]
+        assert vlm.run(Sys(), IMG, system=system, max_tokens=12).text == recipe.strip()

@@ -51,6 +51,7 @@ class GenerationRequest:
     Attributes:
         image: The validated image (a URL may still be undownloaded).
         prompt: The user text, sent after the image.
+        system: A system message sent before the user turn (``None``: the model's default).
         max_tokens: Upper bound on generated tokens (reasoning included).
         temperature: Sampling temperature; ``None`` or ``0`` means greedy.
         enable_thinking: ``True``/``False`` to switch reasoning on/off; ``None`` for the model default.
@@ -77,6 +78,7 @@ class GenerationRequest:
     scoring: ClassScoring | None = None
     more_images: tuple[ImageRef, ...] = ()
     video: VideoClip | None = None
+    system: str | None = None
 
     @property
     def images(self) -> tuple[ImageRef, ...]:

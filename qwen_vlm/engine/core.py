@@ -77,6 +77,17 @@ def _shape(
         raise ConfigurationError(f"{task.label}: its prompt cannot be built ({exc!r})") from exc
 
 
+def _system(task: Task, params: dict[str, Any]) -> str | None:
+    """The task's system message, checked (``None``: the model's default)."""
+    try:
+        system = task.system(params)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"{task.label}: its system message cannot be built ({exc!r})") from exc
+    if system is not None and not isinstance(system, str):
+        raise ConfigurationError(f"task {task.name!r}: system() must return a string or None, got {system!r}")
+    return system or None
+
+
 def _text(task: Task, prompt: Any) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ConfigurationError(
@@ -203,6 +214,7 @@ class ClientCore:
             or (max(found.max_tokens, THINKING_MAX_TOKENS) if thinking_on else found.max_tokens)
         )
         scoring = found.scoring(checked)
+        system = _system(found, checked)
         positions = [i for i, ref in enumerate(refs) if ref.error is None]
         requests = [
             GenerationRequest(
@@ -218,6 +230,7 @@ class ClientCore:
                 scoring=scoring,
                 more_images=tuple(members[i][1:]),
                 video=refs[i].clip,
+                system=system,
             )
             for i in positions
         ]

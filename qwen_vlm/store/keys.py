@@ -98,6 +98,8 @@ def request_key(
         "backend": backend,
         "extra": extra,
     }
+    if request.system is not None:  # absent otherwise: keys written before system messages still match
+        described["system"] = request.system
     text = json.dumps(described, sort_keys=True, default=_json_default, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -198,6 +198,13 @@ class Task:
         """The text sent after the image (``params``: the checked task parameters)."""
         raise NotImplementedError(f"task {self.name!r} defines no prompt")
 
+    def system(self, params: Mapping[str, Any]) -> str | None:
+        """A system message sent before the user turn (``None``, the default: the model's own).
+
+        For a model fine-tuned with its own system prompt, or tool definitions a model was trained on.
+        """
+        return None
+
     def group_prompt(self, params: Mapping[str, Any], images: int) -> str:
         """The text sent after a group of ``images`` images (default: "this image" → "these N images")."""
         return prompts.for_group(self.prompt(params), images)

@@ -98,7 +98,7 @@ def _inputs(
         entry, text, suffix = prefix
         return continue_prefix(rt, entry, suffix), [text], entry.image_grid_thw.tolist()
     texts = [
-        rt.template(r.prompt, first.enable_thinking, len(group))
+        rt.template(r.prompt, first.enable_thinking, len(group), system=r.system)
         for r, group in zip(requests, images, strict=True)
     ]
     flat = [image for group in images for image in group]

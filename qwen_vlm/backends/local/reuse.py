@@ -22,7 +22,7 @@ def prefix_entry(
 
     The prefix ends after the last image. ``None`` when the template does not put the images first.
     """
-    text = rt.template(request.prompt, request.enable_thinking, len(images))
+    text = rt.template(request.prompt, request.enable_thinking, len(images), system=request.system)
     if text.count(IMAGE_END) != len(images):
         return None
     head, suffix = text.rsplit(IMAGE_END, 1)

@@ -58,13 +58,21 @@ class Runtime:
         return int(getattr(self.processor.image_processor, "patch_size", 14))
 
     def template(
-        self, prompt: str, enable_thinking: bool | None, images: int = 1, video: bool = False
+        self,
+        prompt: str,
+        enable_thinking: bool | None,
+        images: int = 1,
+        video: bool = False,
+        system: str | None = None,
     ) -> str:
-        """The chat-templated prompt: the image(s) or a video, then the text, then the assistant's turn."""
+        """The chat-templated prompt: a system message if any, the images or video, the text, the reply."""
         parts: list[dict[str, Any]] = (
             [{"type": "video"}] if video else [{"type": "image"} for _ in range(images)]
         )
-        conversation = [{"role": "user", "content": [*parts, {"type": "text", "text": prompt}]}]
+        conversation: list[dict[str, Any]] = (
+            [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
+        )
+        conversation.append({"role": "user", "content": [*parts, {"type": "text", "text": prompt}]})
         options: dict[str, Any] = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
         text: str = self.processor.apply_chat_template(
             conversation, tokenize=False, add_generation_prompt=True, **options

@@ -117,7 +117,7 @@ def class_scores(rt: Runtime, request: GenerationRequest, entry: PrefixEntry) ->
     count = 1 + len(request.more_images)
 
     def after_image(prompt: str) -> list[int]:
-        text = rt.template(prompt, thinking, count)
+        text = rt.template(prompt, thinking, count, system=request.system)
         if text.rstrip().endswith("<think>"):  # always-thinking: scored as answering at once
             text = text.rstrip() + "\n\n</think>\n\n"
         return rt.tokens(text.rsplit(IMAGE_END, 1)[1])

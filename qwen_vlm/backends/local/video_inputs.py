@@ -19,7 +19,7 @@ def video_inputs(rt: Runtime, request: GenerationRequest) -> tuple[Any, list[str
 
     clip = request.video
     assert clip is not None
-    text = rt.template(request.prompt, request.enable_thinking, video=True)
+    text = rt.template(request.prompt, request.enable_thinking, video=True, system=request.system)
     frames = np.stack([np.asarray(frame) for frame in clip.frames])
     width, height = clip.size
     metadata = rt.transformers.video_utils.VideoMetadata(

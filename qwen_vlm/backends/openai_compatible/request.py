@@ -156,7 +156,7 @@ class RequestBuilder:
         video_url = self.video_url(request)
         if video_url is not None:  # the server samples the file itself (vLLM, SGLang)
             body = self.build_body(request, [])
-            body["messages"][0]["content"].insert(0, {"type": "video_url", "video_url": {"url": video_url}})
+            body["messages"][-1]["content"].insert(0, {"type": "video_url", "video_url": {"url": video_url}})
             body["extra_body"]["mm_processor_kwargs"] = {"fps": request.video.sample_fps}  # type: ignore[union-attr]
             return body, (None,)
         if request.video is not None:  # frames as images, their times said first (servers without video)
@@ -178,7 +178,10 @@ class RequestBuilder:
         parts += [{"type": "image_url", "image_url": {"url": url}} for url in urls]
         body: dict[str, Any] = {
             "model": self.info.id,
-            "messages": [{"role": "user", "content": [*parts, {"type": "text", "text": request.prompt}]}],
+            "messages": [
+                *([{"role": "system", "content": request.system}] if request.system else []),
+                {"role": "user", "content": [*parts, {"type": "text", "text": request.prompt}]},
+            ],
             "max_tokens": request.max_tokens,
         }
         if request.temperature is not None:
