@@ -11,6 +11,7 @@ Examples::
     qwen-vlm evaluate instances.json --task detect --model Qwen/Qwen3-VL-2B-Instruct --model Qwen/Qwen3.5-2B
     qwen-vlm run my_tasks:CountTask photo.jpg --param object=cats   # your own task (module:Object)
     qwen-vlm run count photo.jpg --import my_tasks --param object=cats  # a module that registers it
+    qwen-vlm run count photo.jpg --task my_tasks:CountTask --param object=cats  # registered, then by name
 
 A task is a built-in (``detect``, ``classify-multi``, ``locate-events``...), the name of a task registered
 by a module given with ``--import`` or by an installed package's ``qwen_vlm.tasks`` entry point, or
@@ -150,6 +151,14 @@ def _task_options(task: Any) -> None:
         help="a task parameter (repeatable; VALUE is read as JSON when it is JSON, else as text)",
     )
     task.add_argument(
+        "--task",
+        dest="task_objects",
+        action="append",
+        default=[],
+        metavar="MODULE:OBJECT",
+        help="register a task (a Task subclass or instance) before running TASK by its name (repeatable)",
+    )
+    task.add_argument(
         "--import",
         dest="imports",
         action="append",
@@ -213,25 +222,36 @@ def _task(args: argparse.Namespace) -> Any:
     """The task: ``module:Object`` loaded, modules given with ``--import`` imported, then by name."""
     import importlib
 
-    from .tasks import get_task
+    from .tasks import get_task, register_task
 
-    if args.imports or ":" in args.task:
+    if args.imports or args.task_objects or ":" in args.task:
         sys.path.insert(0, os.getcwd())  # the user's own modules, as `python -m` would find them
     for module in args.imports:
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise ConfigurationError(f"--import {module}: {exc}") from None
-    module, sep, name = args.task.partition(":")
-    if not sep:
+    for spec in args.task_objects:
+        register_task(_load_object(spec, "--task"), replace=True)
+    if ":" not in args.task:
         return get_task(args.task)
+    return get_task(_load_object(args.task, "task"))
+
+
+def _load_object(spec: str, what: str) -> Any:
+    """The object ``module:name`` names (the current folder importable)."""
+    import importlib
+
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ConfigurationError(f"{what} {spec!r}: expected MODULE:OBJECT")
     try:
         found: Any = importlib.import_module(module)
         for part in name.split("."):
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"task {args.task!r} cannot be loaded: {exc}") from None
-    return get_task(found)
+        raise ConfigurationError(f"{what} {spec!r} cannot be loaded: {exc}") from None
+    return found
 
 
 def _check_images(images: Sequence[str]) -> None:

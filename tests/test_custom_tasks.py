@@ -265,6 +265,7 @@ def test_cli_module_object_import_and_entry_point(tmp_path: Path) -> None:
             ["run", "my_tasks:CountTask", str(picture)],  # module:Object
             ["run", "count-cli", str(picture), "--import", "my_tasks"],  # a module that registers it
             ["run", "count-cli", str(picture)],  # found through the entry point
+            ["run", "count-cli", str(picture), "--task", "my_tasks:CountTask"],  # registered by the flag
         ]
         for form in forms:
             done = subprocess.run(
@@ -278,7 +279,7 @@ def test_cli_module_object_import_and_entry_point(tmp_path: Path) -> None:
         prompts = [
             m["content"][-1]["text"] for b in server.requests for m in b["messages"] if m["role"] == "user"
         ]
-        assert prompts == ["How many cats?"] * 3
+        assert prompts == ["How many cats?"] * 4
     unknown = subprocess.run(
         [sys.executable, "-m", "qwen_vlm", "run", "count-cli", str(picture), "--backend", "openai",
          "--base-url", "http://127.0.0.1:9/v1", "--model", "Qwen/Qwen3-VL-8B-Instruct"],
