@@ -98,7 +98,10 @@ class FakeBackend:
     def capabilities(self) -> Capabilities:
         """URLs passed through (never downloaded), groups as the class says, streaming."""
         return Capabilities(
-            accepts_urls=self.accepts_urls, image_groups=self.accepts_image_groups, stream=self.stream
+            accepts_urls=self.accepts_urls,
+            image_groups=self.accepts_image_groups,
+            stream=self.stream,
+            input_size=self._seen,
         )
 
     def _next(self, request: GenerationRequest) -> Scripted:
@@ -110,11 +113,14 @@ class FakeBackend:
         return self._script.pop(0)
 
     def _size(self, request: GenerationRequest) -> tuple[int, int] | None:
-        if self._input_size is None or not request.image.loaded:
+        return self._seen(request.image)
+
+    def _seen(self, ref: Any) -> tuple[int, int] | None:
+        if self._input_size is None or not ref.loaded:
             return None  # like a real backend: the size is known whenever the pixels were sent
         if isinstance(self._input_size, tuple):
             return self._input_size
-        w, h = request.image.size
+        w, h = ref.size
         spec = self.info.spec
         return smart_resize(w, h, factor=spec.factor, min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
 

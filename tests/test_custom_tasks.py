@@ -358,3 +358,61 @@ def test_a_client_option_given_to_a_call_is_refused_not_taken_as_a_parameter(ima
     with pytest.raises(ConfigurationError, match="timeout: an option of the client"):
         vlm.caption(image, timeout=3)  # type: ignore[call-arg]
     assert backend.requests == []
+
+
+class ScreenSizeTask(Task):
+    """A prompt that states the screen size as the model sees it (a computer-use style prompt)."""
+
+    name = "screen-size-test"
+    uses_frame = True
+    needs_geometry = True
+
+    def prompt_for(self, params: Mapping[str, Any], frame: Any) -> str:
+        width, height = frame.coordinate_frame
+        return f"The screen is {width}x{height}."
+
+    def system_for(self, params: Mapping[str, Any], frame: Any) -> str | None:
+        return f"original {frame.image_size[0]}x{frame.image_size[1]}"
+
+    def parse(self, answer: Answer) -> Result:
+        from qwen_vlm import TextResult
+
+        return TextResult()
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen3-VL-8B-Instruct"])
+def test_a_prompt_can_state_the_size_the_model_sees(model: str) -> None:
+    from qwen_vlm.geometry import smart_resize
+    from qwen_vlm.models import REGISTRY
+
+    spec = REGISTRY[model].spec
+    pictures = [Image.new("RGB", size) for size in ((1920, 1080), (333, 777))]
+    backend = FakeBackend("ok", model=model)
+    QwenVLM(backend=backend).run(ScreenSizeTask(), pictures)
+    for picture, request in zip(pictures, backend.requests, strict=True):
+        seen = smart_resize(
+            *picture.size, factor=spec.factor, min_pixels=spec.min_pixels, max_pixels=spec.max_pixels
+        )
+        frame = seen if spec.coordinates == "absolute" else (1000, 1000)
+        assert request.prompt == f"The screen is {frame[0]}x{frame[1]}."
+        assert request.system == f"original {picture.size[0]}x{picture.size[1]}"
+
+
+def test_over_http_the_stated_size_is_the_size_sent() -> None:
+    pytest.importorskip("openai")
+    import base64
+    import io
+
+    from chat_server import Reply, chat_server, completion
+
+    with chat_server() as server:
+        server.script = lambda n, body: Reply(body=completion("ok"))
+        vlm = QwenVLM("Qwen/Qwen2.5-VL-7B-Instruct", backend="openai", base_url=server.url, api_key="x")
+        vlm.run(ScreenSizeTask(), Image.new("RGB", (2560, 1440)))
+        body = server.requests[0]
+    user = body["messages"][-1]["content"]
+    url = next(part["image_url"]["url"] for part in user if part["type"] == "image_url")
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert user[-1]["text"] == f"The screen is {sent.width}x{sent.height}."
+    assert sent.size != (2560, 1440)  # the server's copy was resized, and the prompt says to what
+    assert body["messages"][0] == {"role": "system", "content": "original 2560x1440"}

@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "evaluation",
             "exporting",
             "_cli_options",
+            "_cli_tasks",
             "cli",
             "integrations",
             "testing",

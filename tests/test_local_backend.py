@@ -392,3 +392,28 @@ def test_a_tasks_system_message_equals_the_recipe_with_it(family: str, checkpoin
         out = model.generate(**inputs, max_new_tokens=12, do_sample=False)
         recipe = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)[0]
         assert vlm.run(Sys(), IMG, system=system, max_tokens=12).text == recipe.strip()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_size_a_prompt_states_is_the_processors(family: str, checkpoints: dict[str, Path]) -> None:
+    """Capabilities.input_size (a prompt can state it) equals the size the processor really produced."""
+    vlm = QwenVLM(str(checkpoints[family]), device="cpu", min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    stated = vlm.capabilities.input_size
+    assert stated is not None
+    for size in ((640, 300), (97, 1500), (1920, 1080)):
+        image = Image.new("RGB", size)
+        detections = vlm.detect(image, ["x"], max_tokens=4)
+        from qwen_vlm.image_refs import prepare_images
+
+        (ref,) = prepare_images([image], single=True, keep_going=False)
+        assert detections.image_size == size
+        assert (
+            stated(ref)
+            == vlm.backend.generate(  # type: ignore[attr-defined]
+                [
+                    __import__("qwen_vlm").GenerationRequest(
+                        image=ref, prompt="Hi", max_tokens=1, needs_geometry=True
+                    )
+                ]
+            )[0].input_size
+        )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..image_refs import ImageRef
     from .base import GenerationRequest, StreamChunk
 
 __all__ = ["Capabilities", "capabilities_of"]
@@ -42,6 +43,8 @@ class Capabilities:
             request (``None``: one per frame; ``0`` when it goes as one video part).
         store_identity: What about the backend decides its answers (server, checkpoint, pixel bounds...),
             part of every result-store key. Never a key or a secret.
+        input_size: ``image -> (width, height)``: the size the model will see an image at (its
+            resize), for tasks whose prompt states it (``None``: unknown).
     """
 
     accepts_urls: bool = False
@@ -54,6 +57,7 @@ class Capabilities:
     sample_video: Callable[[int, float, Any], list[int]] | None = None
     video_frames_sent: Callable[[Any], int] | None = None
     store_identity: Mapping[str, Any] = field(default_factory=dict)
+    input_size: Callable[[ImageRef], tuple[int, int] | None] | None = None
 
 
 def capabilities_of(backend: Any) -> Capabilities:
@@ -75,4 +79,5 @@ def capabilities_of(backend: Any) -> Capabilities:
         sample_video=getattr(backend, "sample_video", None),
         video_frames_sent=getattr(backend, "video_frames_sent", None),
         store_identity=dict(identity()) if callable(identity) else {},
+        input_size=getattr(backend, "input_size", None),
     )

@@ -22,6 +22,7 @@ from ..backends import (
 )
 from ..errors import ConfigurationError
 from ..groups import is_single_input
+from ..image_refs import ImageRef
 from ..models import FAMILIES, Family, ModelInfo
 from ..options import (
     check_bool,
@@ -32,7 +33,7 @@ from ..options import (
     check_str,
     check_url,
 )
-from ..tasks import THINKING_MAX_TOKENS, Task
+from ..tasks import THINKING_MAX_TOKENS, Frame, Task
 from .call import CallOptions, Plan, Settings
 from .inputs import read_inputs
 from .responses import failed, finish, settle
@@ -68,21 +69,43 @@ def _shape(
         ConfigurationError: A task whose prompt cannot be built from these parameters.
     """
     try:
-        prompt = task.prompt(params) if images == 1 else task.group_prompt(params, images)
+        if task.uses_frame:  # its prompt is built image by image (_framed)
+            prompt = ""
+        else:
+            prompt = _text(task, task.prompt(params) if images == 1 else task.group_prompt(params, images))
         if not settings.constrained:
-            return _text(task, prompt), None, None
+            return prompt, None, None
         constraint = task.constraint(params, info, max_objects=settings.max_objects, images=images)
-        return _text(task, prompt), task.schema(params), constraint
+        return prompt, task.schema(params), constraint
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"{task.label}: its prompt cannot be built ({exc!r})") from exc
 
 
-def _system(task: Task, params: dict[str, Any]) -> str | None:
-    """The task's system message, checked (``None``: the model's default)."""
+def _framed(
+    task: Task, params: dict[str, Any], info: ModelInfo, ref: ImageRef, capabilities: Capabilities
+) -> tuple[str, str | None]:
+    """A ``uses_frame`` task's prompt and system message for one image, as the model will see it."""
+    seen = capabilities.input_size(ref) if capabilities.input_size is not None else None
+    frame = Frame(ref.size, seen, info)
+    try:
+        prompt = _text(task, task.prompt_for(params, frame))
+        system = task.system_for(params, frame)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"{task.label}: its prompt cannot be built ({exc!r})") from exc
+    return prompt, _system(task, system)
+
+
+def _framed_or_not(task: Task, params: dict[str, Any]) -> str | None:
+    """The system message of a task whose messages do not depend on the image."""
     try:
         system = task.system(params)
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"{task.label}: its system message cannot be built ({exc!r})") from exc
+    return _system(task, system)
+
+
+def _system(task: Task, system: Any) -> str | None:
+    """A task's system message, checked (``None``: the model's default)."""
     if system is not None and not isinstance(system, str):
         raise ConfigurationError(f"task {task.name!r}: system() must return a string or None, got {system!r}")
     return system or None
@@ -202,7 +225,8 @@ class ClientCore:
         settings = self._settings(task, params, options)
         found, checked, strict = settings.task, settings.params, settings.strict
         info = self._backend.info
-        inputs = read_inputs(images, found, capabilities_of(self._backend), strict=strict)
+        capabilities = capabilities_of(self._backend)
+        inputs = read_inputs(images, found, capabilities, strict=strict)
         refs, members = inputs.refs, inputs.members
         shapes = {n: _shape(found, checked, info, settings, n) for n in {len(group) for group in members}}
         thinking_on = (
@@ -214,12 +238,20 @@ class ClientCore:
             or (max(found.max_tokens, THINKING_MAX_TOKENS) if thinking_on else found.max_tokens)
         )
         scoring = found.scoring(checked)
-        system = _system(found, checked)
+        system = None if found.uses_frame else _framed_or_not(found, checked)
         positions = [i for i, ref in enumerate(refs) if ref.error is None]
+        texts = {
+            i: (
+                _framed(found, checked, info, refs[i], capabilities)
+                if found.uses_frame
+                else (shapes[len(members[i])][0], system)
+            )
+            for i in positions
+        }
         requests = [
             GenerationRequest(
                 image=refs[i],
-                prompt=shapes[len(members[i])][0],
+                prompt=texts[i][0],
                 max_tokens=budget,
                 temperature=settings.temperature,
                 enable_thinking=settings.enable_thinking,
@@ -230,7 +262,7 @@ class ClientCore:
                 scoring=scoring,
                 more_images=tuple(members[i][1:]),
                 video=refs[i].clip,
-                system=system,
+                system=texts[i][1],
             )
             for i in positions
         ]

@@ -64,7 +64,7 @@ def read_inputs(images: Any, task: Task, capabilities: Capabilities, *, strict: 
     refs, members = prepare_inputs(
         items, single=single, keep_going=keep_going, sampler=capabilities.sample_video
     )
-    if task.needs_geometry or not capabilities.accepts_urls:
+    if task.needs_geometry or task.uses_frame or not capabilities.accepts_urls:
         _download(refs, members, keep_going)
     check_inputs(capabilities, task, refs, members)
     return Inputs(items, refs, members, single)

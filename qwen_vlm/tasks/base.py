@@ -47,7 +47,29 @@ from .coordinates import to_pixels
 if TYPE_CHECKING:
     from ..video import VideoClip
 
-__all__ = ["Answer", "Task"]
+__all__ = ["Answer", "Frame", "Task"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image as the model will see it, for a task whose prompt states it (``uses_frame``).
+
+    Attributes:
+        image_size: ``(width, height)`` of the original image.
+        input_size: ``(width, height)`` the backend will send it at (its resize), or ``None`` if unknown.
+        info: The model (family, coordinate convention).
+    """
+
+    image_size: tuple[int, int]
+    input_size: tuple[int, int] | None
+    info: ModelInfo
+
+    @property
+    def coordinate_frame(self) -> tuple[int, int]:
+        """The frame this model writes coordinates in: the resized size (Qwen2.5-VL) or 1000x1000."""
+        if self.info.spec.coordinates == "absolute":
+            return self.input_size or self.image_size
+        return (1000, 1000)
 
 
 @dataclass(frozen=True)
@@ -159,6 +181,9 @@ class Task:
         method: The client method's name, used in messages (default: ``name``).
         call_options: Task-specific call options the task honours (``"max_objects"``,
             ``"min_confidence"``: detection and pointing).
+        uses_frame: The prompt or system message depends on the image as the model sees it (a screen
+            size stated in the prompt): the engine reads the image first and calls :meth:`prompt_for`
+            and :meth:`system_for` with its :class:`Frame`, image by image.
         evaluated_as: What :func:`~qwen_vlm.evaluate` scores the answers against: ``"boxes"`` (mAP),
             ``"label"``, ``"labels"`` (accuracy, F1) or ``"text"`` (CER). ``None``: from the result
             type (Detections, Classification, MultiLabelClassification); free text is not scored.
@@ -174,6 +199,7 @@ class Task:
     method: ClassVar[str] = ""
     call_options: ClassVar[frozenset[str]] = frozenset()
     evaluated_as: ClassVar[str | None] = None
+    uses_frame: ClassVar[bool] = False
 
     @property
     def label(self) -> str:
@@ -204,6 +230,14 @@ class Task:
         For a model fine-tuned with its own system prompt, or tool definitions a model was trained on.
         """
         return None
+
+    def prompt_for(self, params: Mapping[str, Any], frame: Frame) -> str:
+        """The prompt for one image as the model sees it (``uses_frame`` tasks; default :meth:`prompt`)."""
+        return self.prompt(params)
+
+    def system_for(self, params: Mapping[str, Any], frame: Frame) -> str | None:
+        """The system message for one image as the model sees it (``uses_frame``; default :meth:`system`)."""
+        return self.system(params)
 
     def group_prompt(self, params: Mapping[str, Any], images: int) -> str:
         """The text sent after a group of ``images`` images (default: "this image" → "these N images")."""

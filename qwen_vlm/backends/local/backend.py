@@ -144,7 +144,13 @@ class LocalBackend:
             stream=self.stream,
             sample_video=self.sample_video,
             store_identity=self.store_identity(),
+            input_size=self.input_size,
         )
+
+    def input_size(self, ref: Any) -> tuple[int, int]:
+        """The size the processor resizes this image to (loads the model if needed)."""
+        width, height = ref.size
+        return self._loaded().seen_size(width, height)
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...geometry import smart_resize
 from ...models import ModelInfo
 
 __all__ = ["IMAGE_END", "Runtime"]
@@ -52,6 +53,15 @@ class Runtime:
         if self.max_pixels is not None:
             size["longest_edge"] = self.max_pixels
         return {"size": size}
+
+    def seen_size(self, width: int, height: int) -> tuple[int, int]:
+        """The ``(width, height)`` the processor resizes an image of this size to (its pixel bounds)."""
+        processor = self.processor.image_processor
+        size = {**dict(processor.size), **self.image_kwargs().get("size", {})}
+        factor = self.patch_size() * int(getattr(processor, "merge_size", 2))
+        return smart_resize(
+            width, height, factor=factor, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"]
+        )
 
     def patch_size(self) -> int:
         """Pixels per patch side of the image processor."""

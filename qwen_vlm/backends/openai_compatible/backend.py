@@ -156,7 +156,12 @@ class OpenAICompatibleBackend:
             astream=self.astream,
             video_frames_sent=self.video_frames_sent,
             store_identity=self.store_identity(),
+            input_size=self.input_size,
         )
+
+    def input_size(self, ref: Any) -> tuple[int, int] | None:
+        """The size the image is sent at (encoded now, and reused when the request is sent)."""
+        return self._requests.encode_ref(ref, True)[1]
 
     def __repr__(self) -> str:
         return (
