@@ -40,6 +40,7 @@ from .groups import Images
 from .interop import to_dataframe
 from .models import ModelInfo, list_models
 from .results import (
+    Action,
     Classification,
     Detection,
     Detections,
@@ -50,6 +51,7 @@ from .results import (
     Point,
     Points,
     Result,
+    Target,
     TextRegion,
     TextResult,
     Usage,
@@ -58,6 +60,7 @@ from .tasks import Answer, Task, get_task, parse, register_task
 from .video import Video, VideoError
 
 __all__ = [
+    "Action",
     "Answer",
     "AsyncQwenVLM",
     "AuthenticationError",
@@ -97,6 +100,7 @@ __all__ = [
     "RequestTimeoutError",
     "Result",
     "ServerError",
+    "Target",
     "Task",
     "TextRegion",
     "TextResult",

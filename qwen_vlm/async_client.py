@@ -13,6 +13,7 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
+from .async_screen_methods import AsyncScreenMethods
 from .backends import GenerationRequest, GenerationResponse, StreamChunk, capabilities_of
 from .engine.aio import execute_in_tasks
 from .engine.call import CallOptions, Plan
@@ -35,7 +36,7 @@ from .video import Video
 __all__ = ["AsyncQwenVLM"]
 
 
-class AsyncQwenVLM(ClientCore):
+class AsyncQwenVLM(AsyncScreenMethods, ClientCore):
     """The async twin of :class:`QwenVLM`: same constructor, same methods, as coroutines.
 
     Example:

@@ -26,6 +26,7 @@ from .results import (
     Points,
     TextResult,
 )
+from .screen_methods import ScreenMethods
 from .streaming import Stream
 from .tasks import Task
 from .tasks.extraction import Schema
@@ -34,7 +35,7 @@ from .video import Video
 __all__ = ["AsyncQwenVLM", "CallOptions", "ImageBatch", "QwenVLM"]
 
 
-class QwenVLM(ClientCore):
+class QwenVLM(ScreenMethods, ClientCore):
     """Run Qwen vision-language models on images; one typed method per task.
 
     Args:

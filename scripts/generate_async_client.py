@@ -16,8 +16,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SYNC = ROOT / "qwen_vlm" / "client.py"
-ASYNC = ROOT / "qwen_vlm" / "async_client.py"
+#: (hand-written sync module, generated async twin)
+PAIRS = [
+    (ROOT / "qwen_vlm" / "client.py", ROOT / "qwen_vlm" / "async_client.py"),
+    (ROOT / "qwen_vlm" / "screen_methods.py", ROOT / "qwen_vlm" / "async_screen_methods.py"),
+]
+SYNC, ASYNC = PAIRS[0]
 BEGIN, END = "    # <twin:begin>", "    # <twin:end>"
 NOTICE = "    # <twin:begin> generated from client.py by scripts/generate_async_client.py: do not edit"
 
@@ -36,30 +40,33 @@ def transform(methods: str) -> str:
     return methods
 
 
-def generate() -> str:
-    sync = SYNC.read_text()
+def generate(sync_path: Path = PAIRS[0][0], async_path: Path = PAIRS[0][1]) -> str:
+    sync = sync_path.read_text()
     start, end = region(sync)
     methods = transform(sync[start:end])
-    current = ASYNC.read_text()
+    current = async_path.read_text()
     a_start = current.index(BEGIN)
     a_end = current.index(END)
-    text = current[:a_start] + NOTICE + "\n" + methods + current[a_end:]
+    text = current[:a_start] + NOTICE.replace("client.py", sync_path.name) + "\n" + methods + current[a_end:]
     formatted = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(ASYNC), "-"],
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(async_path), "-"],
         input=text, capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout  # fmt: skip
     return formatted
 
 
 def main() -> int:
-    fresh = generate()
-    if "--check" in sys.argv:
-        if ASYNC.read_text() != fresh:
-            print("qwen_vlm/async_client.py is stale: run python scripts/generate_async_client.py")
-            return 1
-        return 0
-    ASYNC.write_text(fresh)
-    return 0
+    stale = []
+    for sync_path, async_path in PAIRS:
+        fresh = generate(sync_path, async_path)
+        if "--check" in sys.argv:
+            if async_path.read_text() != fresh:
+                stale.append(async_path)
+        else:
+            async_path.write_text(fresh)
+    for path in stale:
+        print(f"qwen_vlm/{path.name} is stale: run python scripts/generate_async_client.py")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

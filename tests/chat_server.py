@@ -112,9 +112,15 @@ def _count_image_tokens(body: dict[str, Any], reply: Reply) -> None:
     """Set ``usage.prompt_tokens`` to 20 + the image's tokens at 28 px per token, as a real server would."""
     if not isinstance(reply.body, dict) or not isinstance(reply.body.get("usage"), dict):
         return
-    try:
-        url = body["messages"][0]["content"][0]["image_url"]["url"]
-    except (KeyError, IndexError, TypeError):
+    try:  # the first image of the conversation (a system message may come first)
+        url = next(
+            part["image_url"]["url"]
+            for message in body["messages"]
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+            if isinstance(part, dict) and part.get("type") == "image_url"
+        )
+    except (KeyError, IndexError, TypeError, StopIteration):
         return
     if not isinstance(url, str) or not url.startswith("data:"):
         return

@@ -22,9 +22,11 @@ from .classification import Classification, MultiLabelClassification
 from .events import Event, Events
 from .extraction import Extraction
 from .located import Detection, Detections, Point, Points
+from .screens import Action, Target
 from .text import TextRegion, TextResult
 
 __all__ = [
+    "Action",
     "Classification",
     "Detection",
     "Detections",
@@ -35,6 +37,7 @@ __all__ = [
     "Point",
     "Points",
     "Result",
+    "Target",
     "TextRegion",
     "TextResult",
     "Usage",

@@ -42,7 +42,7 @@ from ..logprobs import TokenLogprobs
 from ..models import ModelInfo
 from ..parsing import NoJSONError, TruncatedJSONError, parse_json
 from ..results import Result, TextResult
-from .coordinates import to_pixels
+from .coordinates import default_input_size, to_pixels
 
 if TYPE_CHECKING:
     from ..video import VideoClip
@@ -68,7 +68,7 @@ class Frame:
     def coordinate_frame(self) -> tuple[int, int]:
         """The frame this model writes coordinates in: the resized size (Qwen2.5-VL) or 1000x1000."""
         if self.info.spec.coordinates == "absolute":
-            return self.input_size or self.image_size
+            return self.input_size or default_input_size(self.info.spec, self.image_size)
         return (1000, 1000)
 
 

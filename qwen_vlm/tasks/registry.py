@@ -19,6 +19,7 @@ from .extract import ExtractTask
 from .freeform import AskTask, CaptionTask, DetailedCaptionTask, PromptTask
 from .located import DetectTask, PointTask
 from .ocr import OcrTask
+from .screens import ActTask, GroundTask
 
 __all__ = ["BUILTIN_TASKS", "ENTRY_POINT_GROUP", "get_task", "register_task", "registered_tasks"]
 
@@ -35,6 +36,8 @@ BUILTIN_TASKS: tuple[Task, ...] = (
     ExtractTask(),
     PointTask(),
     LocateEventsTask(),
+    GroundTask(),
+    ActTask(),
 )
 #: The entry-point group packages publish their tasks under.
 ENTRY_POINT_GROUP = "qwen_vlm.tasks"
