@@ -292,3 +292,101 @@ def test_an_action_draws_and_serialises() -> None:
     data = action.to_dict()
     assert data["kind"] == "drag" and data["end"] == [200.0, 150.0] and data["task_result"] == "Action"
     assert action._repr_png_() is not None
+
+
+# ----------------------------------------------------------------------------- evaluate(task="ground")
+def _screens(tmp_path: Path) -> list[tuple[str, str, tuple[float, float, float, float], dict[str, str]]]:
+    """Four 1000x500 screenshots, each with a target box, an instruction and groups."""
+    out = []
+    for k, (box, kind, platform) in enumerate(
+        [
+            ((100, 100, 200, 150), "text", "windows"),
+            ((400, 50, 450, 100), "icon", "windows"),
+            ((700, 300, 900, 400), "text", "macos"),
+            ((10, 400, 60, 450), "icon", "macos"),
+        ]
+    ):
+        path = tmp_path / f"shot{k}.png"
+        Image.new("RGB", (1000, 500)).save(path)
+        out.append((str(path), f"element {k}", box, {"type": kind, "platform": platform}))
+    return out
+
+
+def _answering(points: dict[str, tuple[int, int]]) -> FakeBackend:
+    """Answers each instruction with its point (pixels of a 1000x500 screenshot, on Qwen3-VL's grid)."""
+
+    def answer(request: Any) -> str:
+        x, y = points[request.prompt]
+        return call("left_click", coordinate=[round(x / 1000 * 1000), round(y / 500 * 1000)])
+
+    return FakeBackend(answer)
+
+
+def test_evaluate_ground_accuracy_overall_and_per_group(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from qwen_vlm import evaluate
+
+    screens = _screens(tmp_path)
+    items = [{"image": p, "instruction": i, "box": b, "groups": g} for p, i, b, g in screens]
+    inside = {i: ((b[0] + b[2]) // 2, (b[1] + b[3]) // 2) for _, i, b, _ in screens}
+    outside = {i: (b[2] + 30, b[3] + 30) for _, i, b, _ in screens}
+    mixed = {**inside, "element 1": outside["element 1"], "element 2": outside["element 2"]}
+    clients = {
+        "inside": QwenVLM(backend=_answering(inside)),
+        "outside": QwenVLM(backend=_answering(outside)),
+        "mixed": QwenVLM(backend=_answering(mixed)),
+    }
+    report = evaluate(clients, items, task="ground")
+    assert [run.name for run in report.runs] == ["inside", "outside", "mixed"]  # one row per client
+    assert report["inside"].metrics["accuracy"] == 1.0 and report["outside"].metrics["accuracy"] == 0.0
+    mixed_run = report["mixed"]
+    assert mixed_run.metrics["accuracy"] == 0.5 and mixed_run.metrics["wrong_format"] == 0.0
+    assert mixed_run.per_class == {
+        "platform:macos": 0.5,
+        "platform:windows": 0.5,
+        "type:icon": 0.5,
+        "type:text": 0.5,
+    }
+    assert report.truth == "target"
+    if _has_pandas():
+        assert len(report.to_dataframe()) == 3
+    no_answer = evaluate(QwenVLM(backend=FakeBackend("I cannot find it")), items, task="ground")
+    assert no_answer.metrics == {"accuracy": 0.0, "wrong_format": 1.0} and no_answer.runs[0].failures == 4
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_screenspot_and_screenspot_pro_files(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from qwen_vlm import DatasetError, evaluate
+
+    screens = _screens(tmp_path)
+    v2 = [  # ScreenSpot / -v2: bbox is [x, y, w, h]
+        {"img_filename": Path(p).name, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "instruction": i,
+         "data_type": g["type"], "data_source": g["platform"]}
+        for p, i, b, g in screens
+    ]  # fmt: skip
+    pro = [  # ScreenSpot-Pro: bbox is [x1, y1, x2, y2], with img_size and ui_type
+        {"img_filename": Path(p).name, "bbox": list(b), "img_size": [1000, 500], "instruction": i,
+         "ui_type": g["type"], "platform": g["platform"], "group": "Dev", "application": "vscode"}
+        for p, i, b, g in screens
+    ]  # fmt: skip
+    (tmp_path / "screenspot_desktop_v2.json").write_text(json.dumps(v2))
+    (tmp_path / "vscode_macos.json").write_text(json.dumps(pro))
+    inside = {i: ((b[0] + b[2]) // 2, (b[1] + b[3]) // 2) for _, i, b, _ in screens}
+    client = QwenVLM(backend=_answering(inside))
+    for name in ("screenspot_desktop_v2.json", "vscode_macos.json"):
+        report = evaluate(client, tmp_path / name, task="ground")
+        assert report.metrics["accuracy"] == 1.0, name
+    assert "group:Dev" in report.runs[0].per_class and "application:vscode" in report.runs[0].per_class
+    (tmp_path / "broken.json").write_text(
+        json.dumps([{"img_filename": "nope.png", "bbox": [0, 0, 1, 1], "instruction": "x"}])
+    )
+    with pytest.raises(DatasetError, match="not found"):
+        evaluate(client, tmp_path / "broken.json", task="ground")

@@ -17,7 +17,8 @@ from typing import Any
 from ..errors import DatasetError, MissingDependencyError
 from ..images import IMAGE_SUFFIXES
 from .pairs import from_pairs, from_supervision
-from .samples import BOXES, LABEL, LABELS, TEXT, Box, LabelledSet, Sample
+from .samples import BOXES, LABEL, LABELS, TARGET, TEXT, Box, LabelledSet, Sample
+from .screens import load_screenspot, target_items
 
 __all__ = ["load_class_folders", "load_coco", "load_dataset", "load_yolo"]
 
@@ -211,6 +212,7 @@ def load_dataset(
     images: str | os.PathLike[str] | None = None,
     split: str | None = None,
     classes: Sequence[str] | None = None,
+    instruction: str | None = None,
 ) -> LabelledSet:
     """Any supported dataset, for a kind of truth (``"boxes"``, ``"label"``, ``"labels"``, ``"text"``).
 
@@ -221,10 +223,17 @@ def load_dataset(
         images: COCO: the image folder.
         split: YOLO: the split subfolder of ``images/`` and ``labels/`` (``"val"``...).
         classes: Override the dataset's classes (their order is the table's).
+        instruction: Grounding: the instruction of ``(screenshot, box)`` pairs.
 
     Raises:
         DatasetError: When the dataset cannot be read or does not fit the task.
     """
+    if kind == TARGET:
+        if isinstance(dataset, (str, os.PathLike)):
+            return load_screenspot(dataset, images)
+        if isinstance(dataset, (list, tuple)):
+            return target_items(dataset, instruction)
+        raise DatasetError(f"cannot evaluate grounding on a {type(dataset).__name__}")
     if isinstance(dataset, (str, os.PathLike)):
         path = Path(dataset)
         if path.suffix.lower() == ".json":

@@ -13,7 +13,8 @@ from ..tasks import Task, get_task
 from .datasets import load_dataset
 from .metrics import classification_scores, detection_scores, multilabel_scores, ocr_scores
 from .report import Evaluation, EvaluationRun
-from .samples import BOXES, LABEL, LABELS, TEXT, LabelledSet
+from .samples import BOXES, LABEL, LABELS, TARGET, TEXT, LabelledSet
+from .screens import ground_scores, run_ground
 
 __all__ = ["evaluate"]
 
@@ -27,7 +28,7 @@ _TRUTH = (
 
 def _truth(task: Task) -> str | None:
     if task.evaluated_as is not None:
-        return task.evaluated_as if task.evaluated_as in (BOXES, LABEL, LABELS, TEXT) else None
+        return task.evaluated_as if task.evaluated_as in (BOXES, LABEL, LABELS, TEXT, TARGET) else None
     return next((kind for result, kind in _TRUTH if issubclass(task.result, result)), None)
 
 
@@ -77,7 +78,10 @@ def evaluate(
             f"not {task!r}"
         )
     named = _named(clients)
-    labelled = load_dataset(dataset, kind, images=images, split=split, classes=classes)
+    instruction = options.pop("instruction", None)
+    labelled = load_dataset(
+        dataset, kind, images=images, split=split, classes=classes, instruction=instruction
+    )
     if "strict" in options:
         raise ConfigurationError("evaluate counts a failed image as a miss; strict= does not apply")
     runs = tuple(_run(name, client, found, labelled, progress, options) for name, client in named)
@@ -114,9 +118,14 @@ def _run(
     options: dict[str, Any],
 ) -> EvaluationRun:
     kind = labelled.kind
-    params: dict[str, Any] = {"classes": list(labelled.classes)} if kind != TEXT else {}
+    params: dict[str, Any] = {"classes": list(labelled.classes)} if kind not in (TEXT, TARGET) else {}
     start = time.perf_counter()
-    results = client.run(task, [s.image for s in labelled.samples], progress=progress, **params, **options)
+    if kind == TARGET:  # every screenshot has its own instruction
+        results = run_ground(client, task, labelled.samples, {"progress": False, **options})
+    else:
+        results = client.run(
+            task, [s.image for s in labelled.samples], progress=progress, **params, **options
+        )
     seconds = time.perf_counter() - start
     samples = labelled.samples
     per_image: list[dict[str, Any]] = [
@@ -130,6 +139,10 @@ def _run(
         metrics, per_class, ranked, curve = found.metrics, found.per_class, found.ranked, found.pr_curve
         for row, s, r in zip(per_image, samples, results, strict=True):
             row.update(truth=len(s.truth), predicted=len(r) if r.ok else 0)
+    elif kind == TARGET:
+        metrics, per_class = ground_scores(samples, results)
+        for row, s, r in zip(per_image, samples, results, strict=True):
+            row.update(instruction=s.truth["instruction"], point=getattr(r, "xy", None))
     elif kind == TEXT:
         metrics, each = ocr_scores(samples, results)
         per_class = {}

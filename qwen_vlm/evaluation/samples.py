@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BOXES", "LABEL", "LABELS", "TEXT", "Box", "LabelledSet", "Sample"]
+__all__ = ["BOXES", "LABEL", "LABELS", "TARGET", "TEXT", "Box", "LabelledSet", "Sample"]
 
-#: What a dataset's truth is, each image: boxes, one class, a set of classes, or a text.
-BOXES, LABEL, LABELS, TEXT = "boxes", "label", "labels", "text"
+#: What a dataset's truth is, each image: boxes, one class, a set of classes, a text, or the element an
+#: instruction names (``{"box", "instruction", "groups"}``).
+BOXES, LABEL, LABELS, TEXT, TARGET = "boxes", "label", "labels", "text", "target"
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ class GroundTask(_ScreenTask):
 
     name = "ground"
     result = Target
+    evaluated_as = "target"
     parameters = ("instruction",)
 
     def checked(self, params: Mapping[str, Any], *, parsing: bool) -> dict[str, Any]:
