@@ -52,9 +52,19 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def task_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The task parameters the command line gives (the task refuses those it does not take)."""
+def task_params(args: argparse.Namespace, task: Any = None) -> dict[str, Any]:
+    """The task parameters the command line gives (the task refuses those it does not take).
+
+    A task with a ``cli_argument`` (``ground``, ``act``: the instruction) takes the last positional
+    argument as that parameter: ``qwen-vlm ground shot.png "the Save button"``.
+    """
     params: dict[str, Any] = {}
+    name = getattr(task, "cli_argument", None)
+    if name:
+        if len(args.images) < 2:
+            raise ConfigurationError(f"{task.label} needs the {name} after the image: IMAGE '{name}'")
+        params[name] = args.images[-1]
+        args.images = args.images[:-1]
     for name, value in (
         ("classes", _split(args.classes)),
         ("question", args.question),

@@ -52,6 +52,8 @@ __all__ = ["main"]
 
 #: The built-in tasks as the command names them (any registered task or ``module:Object`` works too).
 TASKS = (
+    "ground",
+    "act",
     "prompt",
     "ocr",
     "ask",
@@ -244,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         task = task_of(args)
-        params = task_params(args)
+        params = task_params(args, task)
         args.images = _expand(args.images)
         _check_images(args.images)  # before any model load or request
         if args.export and not args.output:

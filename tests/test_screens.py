@@ -390,3 +390,29 @@ def test_screenspot_and_screenspot_pro_files(tmp_path: Path) -> None:
     )
     with pytest.raises(DatasetError, match="not found"):
         evaluate(client, tmp_path / "broken.json", task="ground")
+
+
+def test_the_command_grounds_and_acts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("openai")
+    from chat_server import Reply, chat_server, completion
+
+    from qwen_vlm.cli import main
+
+    shot = tmp_path / "screen.png"
+    Image.new("RGB", (1000, 500)).save(shot)
+    with chat_server() as server:
+        server.script = lambda n, body: Reply(body=completion(call("left_click", coordinate=[500, 500])))
+        common = ["--backend", "openai", "--base-url", server.url, "--model", "Qwen/Qwen3-VL-8B-Instruct"]
+        assert main(["ground", str(shot), "the OK button", *common]) == 0
+        grounded = capsys.readouterr().out
+        assert main(["act", str(shot), "press OK", *common, "--param", "platform=mobile"]) == 0
+        acted = capsys.readouterr().out
+        prompts = [b["messages"][-1]["content"][-1]["text"] for b in server.requests]
+        systems = [b["messages"][0]["content"] for b in server.requests]
+    assert prompts == ["the OK button", "press OK"]
+    assert "computer_use" in systems[0] and "mobile_use" in systems[1]
+    shown = json.loads(acted.split("\n", 1)[1])  # after the "== screen.png" line
+    assert shown["kind"] == "click" and shown["point"] == [500.0, 250.0] and shown["platform"] == "mobile"
+    assert '"xy": [\n    500.0,\n    250.0\n  ]' in grounded
+    assert main(["ground", str(shot), *common]) == 2  # no instruction
+    assert "ground needs the instruction after the image" in capsys.readouterr().err

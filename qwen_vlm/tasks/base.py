@@ -184,6 +184,8 @@ class Task:
         uses_frame: The prompt or system message depends on the image as the model sees it (a screen
             size stated in the prompt): the engine reads the image first and calls :meth:`prompt_for`
             and :meth:`system_for` with its :class:`Frame`, image by image.
+        cli_argument: A parameter the ``qwen-vlm`` command takes as its last positional argument
+            (``qwen-vlm ground shot.png "the Save button"``).
         evaluated_as: What :func:`~qwen_vlm.evaluate` scores the answers against: ``"boxes"`` (mAP),
             ``"label"``, ``"labels"`` (accuracy, F1) or ``"text"`` (CER). ``None``: from the result
             type (Detections, Classification, MultiLabelClassification); free text is not scored.
@@ -200,6 +202,7 @@ class Task:
     call_options: ClassVar[frozenset[str]] = frozenset()
     evaluated_as: ClassVar[str | None] = None
     uses_frame: ClassVar[bool] = False
+    cli_argument: ClassVar[str | None] = None
 
     @property
     def label(self) -> str:

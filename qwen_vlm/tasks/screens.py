@@ -97,6 +97,7 @@ class _ScreenTask(BuiltinTask):
     uses_frame = True
     max_tokens = 512
     tool: ClassVar[str] = "computer_use"
+    cli_argument = "instruction"
 
     def system_for(self, params: Mapping[str, Any], frame: Frame) -> str | None:
         """The tool declared for this screen size (the family's own frame)."""
