@@ -416,3 +416,19 @@ def test_the_command_grounds_and_acts(tmp_path: Path, capsys: pytest.CaptureFixt
     assert '"xy": [\n    500.0,\n    250.0\n  ]' in grounded
     assert main(["ground", str(shot), *common]) == 2  # no instruction
     assert "ground needs the instruction after the image" in capsys.readouterr().err
+
+
+def test_ground_has_a_confidence_where_token_probabilities_come_back() -> None:
+    from test_confidence import by_hand, tokens_of
+
+    from qwen_vlm import GenerationResponse
+    from qwen_vlm.logprobs import merge_pieces
+
+    answer = call("left_click", coordinate=[250, 500])
+    tokens = tokens_of(answer, size=4)
+    reply = GenerationResponse(text=answer, logprobs=merge_pieces(tokens), finish_reason="stop")
+    found = QwenVLM(backend=FakeBackend([reply])).ground(Image.new("RGB", (800, 600)), "the thing")
+    assert found.xy == (200.0, 300.0) and found.confidence is not None
+    assert found.confidence == pytest.approx(by_hand(tokens, None, ["250", "500"], answer.index("[250")))
+    plain = QwenVLM(backend=FakeBackend(answer)).ground(Image.new("RGB", (800, 600)), "the thing")
+    assert plain.confidence is None  # no probabilities: no made-up number
