@@ -102,6 +102,7 @@ def test_a_box_answer_gives_its_centre_and_keeps_the_box() -> None:
     found = vlm.ground(Image.new("RGB", (1000, 1000)), "OK")
     assert found.box == (100.0, 200.0, 300.0, 400.0) and found.xy == (200.0, 300.0)
     assert found.contains((150, 250, 250, 350)) and not found.contains((0, 0, 10, 10))
+    assert found.point is not None and found.point.xy == (200.0, 300.0) and found.point.label == "OK"
 
 
 DESKTOP = [

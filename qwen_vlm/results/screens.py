@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Result, pictures_for
+from .located import Point
 
 __all__ = ["ACTION_KINDS", "Action", "Target"]
 
@@ -64,6 +65,13 @@ class Target(Result):
     confidence: float | None = None
     instruction: str = ""
     image_size: tuple[int, int] | None = None
+
+    @property
+    def point(self) -> Point | None:
+        """The answer as a :class:`~qwen_vlm.Point` (label: the instruction), as ``point`` results hold."""
+        if self.xy is None:
+            return None
+        return Point(self.instruction or None, self.xy, confidence=self.confidence)
 
     def contains(self, box: tuple[float, float, float, float]) -> bool:
         """Whether the point falls inside ``box`` (``x1 <= x <= x2``, ``y1 <= y <= y2``): a ScreenSpot hit."""
