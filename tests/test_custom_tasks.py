@@ -416,3 +416,11 @@ def test_over_http_the_stated_size_is_the_size_sent() -> None:
     assert user[-1]["text"] == f"The screen is {sent.width}x{sent.height}."
     assert sent.size != (2560, 1440)  # the server's copy was resized, and the prompt says to what
     assert body["messages"][0] == {"role": "system", "content": "original 2560x1440"}
+
+
+def test_the_frame_example_runs_as_documented() -> None:
+    namespace = _docs_namespace()
+    backend = FakeBackend("[500, 250]", model="Qwen/Qwen3-VL-8B-Instruct")
+    points = QwenVLM(backend=backend).run(namespace["ClickTask"](), Image.new("RGB", (800, 400)), goal="save")
+    assert backend.requests[0].prompt.startswith("The screen is 1000x1000. Where would you click to save?")
+    assert points.ok and points[0].xy == (400.0, 100.0)
