@@ -189,6 +189,10 @@ def test_register_by_name_replace_and_unknown(image: Image.Image) -> None:
         ConfigurationError, match=r"unknown task 'no-such-task'; choose one of .*tally-registered"
     ):
         vlm.run("no-such-task", image)
+    with pytest.raises(ConfigurationError, match="defines no parse"):
+        vlm.run(type("NoParse", (Task,), {"name": "np", "prompt": lambda self, p: "x"})(), image)
+    with pytest.raises(ConfigurationError, match="defines no prompt"):
+        register_task(type("NoPrompt", (Task,), {"name": "npr", "parse": lambda self, a: Result()})())
     with pytest.raises(ConfigurationError, match=r"must be a qwen_vlm\.Result subclass"):
         register_task(type("Bad", (TallyTask,), {"name": "bad-result", "result": dict})())
 

@@ -60,6 +60,11 @@ def _check(task: Any) -> Task:
         raise ConfigurationError(
             f"task {name!r}: result must be a qwen_vlm.Result subclass, got {task.result!r}"
         )
+    kind = type(task)
+    if kind.parse is Task.parse:
+        raise ConfigurationError(f"task {name!r} defines no parse(answer)")
+    if kind.prompt is Task.prompt and kind.prompt_for is Task.prompt_for:
+        raise ConfigurationError(f"task {name!r} defines no prompt(params) (or prompt_for(params, frame))")
     if not isinstance(task.max_tokens, int) or isinstance(task.max_tokens, bool) or task.max_tokens < 1:
         raise ConfigurationError(f"task {name!r}: max_tokens must be a positive int, got {task.max_tokens!r}")
     return task
