@@ -433,3 +433,50 @@ def test_ground_has_a_confidence_where_token_probabilities_come_back() -> None:
     assert found.confidence == pytest.approx(by_hand(tokens, None, ["250", "500"], answer.index("[250")))
     plain = QwenVLM(backend=FakeBackend(answer)).ground(Image.new("RGB", (800, 600)), "the thing")
     assert plain.confidence is None  # no probabilities: no made-up number
+
+
+def test_a_server_that_parses_tool_calls_out_of_the_answer() -> None:
+    """vLLM/SGLang with a tool parser, and transformers serve, move the call into message.tool_calls."""
+    pytest.importorskip("openai")
+    from chat_server import Reply, chat_server, chunk, completion
+
+    arguments = json.dumps({"action": "left_click", "coordinate": [500, 250]})
+    call_part = {"id": "c0", "type": "function", "function": {"name": "computer_use", "arguments": arguments}}
+
+    def whole(n: int, body: dict[str, Any]) -> Reply:
+        reply = completion("I will click OK.", finish_reason="tool_calls")
+        reply["choices"][0]["message"]["tool_calls"] = [call_part]
+        return Reply(body=reply)
+
+    def streamed(n: int, body: dict[str, Any]) -> Reply:
+        first = chunk("I will click OK.")
+        calls = [
+            {
+                "index": 0,
+                "id": "c0",
+                "type": "function",
+                "function": {"name": "computer_use", "arguments": ""},
+            },
+            {"index": 0, "function": {"arguments": arguments[:20]}},
+            {"index": 0, "function": {"arguments": arguments[20:]}},
+        ]
+        events = [first]
+        for piece in calls:
+            event = chunk(None)
+            event["choices"] = [{"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": None}]
+            events.append(event)
+        last = chunk(None)
+        last["choices"] = [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]
+        return Reply(events=[*events, last])
+
+    shot = Image.new("RGB", (1000, 500))
+    with chat_server() as server:
+        vlm = QwenVLM("Qwen/Qwen3-VL-8B-Instruct", backend="openai", base_url=server.url, api_key="x")
+        server.script = whole
+        action = vlm.act(shot, "press OK")
+        server.script = streamed
+        with vlm.stream("act", shot, instruction="press OK") as stream:
+            text = "".join(event.delta for event in stream if event.kind == "text")
+    assert action.ok and action.kind == "click" and action.point == (500.0, 125.0)
+    assert action.thought == "I will click OK." and action.raw is not None
+    assert "<tool_call>" in text and stream.result.point == (500.0, 125.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from ...errors import BackendError, ImageResizedError, QwenVLMError, ServerError, TokenLimitError
@@ -126,7 +128,9 @@ class ResponseReader:
         choice = choices[0]
         message = getattr(choice, "message", None)
         return self.response(
-            _text_of(getattr(message, "content", None)),
+            with_tool_calls(
+                _text_of(getattr(message, "content", None)), getattr(message, "tool_calls", None)
+            ),
             self.reasoning_of(message),
             sizes,
             usage_of(getattr(completion, "usage", None)),
@@ -149,6 +153,7 @@ class StreamReader:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.tokens: list[Any] = []
+        self.tool_calls: dict[int, list[str]] = {}  # index -> [name, arguments so far]
 
     def feed(self, chunk: Any) -> list[StreamChunk]:
         """The stream chunks one server chunk holds.
@@ -173,11 +178,21 @@ class StreamReader:
             if isinstance(content, str) and content:
                 self.content.append(content)
                 out.extend(stream_chunks(self.splitter.feed(content)))
+            for call in getattr(delta, "tool_calls", None) or []:  # a server's tool parser took them out
+                self._tool_delta(call)
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
                 if choice.finish_reason == "error":
                     raise ServerError("the server reported an error mid-stream (finish_reason: error)")
         return out
+
+    def _tool_delta(self, call: Any) -> None:
+        index = getattr(call, "index", None)
+        slot = self.tool_calls.setdefault(index if isinstance(index, int) else len(self.tool_calls), ["", ""])
+        function = getattr(call, "function", None)
+        name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
+        slot[0] += name if isinstance(name, str) else ""
+        slot[1] += arguments if isinstance(arguments, str) else ""
 
     def broken(self, exc: Exception) -> BackendError:
         """The typed error for a stream that broke off with ``exc``."""
@@ -201,8 +216,15 @@ class StreamReader:
             # Every server ends a stream with a finish_reason; a connection that closes before it has
             # dropped mid-answer (the SDK sees a clean end of the event stream).
             raise ServerError("the stream broke off before the answer ended (no finish_reason was sent)")
+        calls = [
+            {"function": {"name": name, "arguments": arguments}}
+            for _, (name, arguments) in sorted(self.tool_calls.items())
+        ]
+        text = "".join(self.content) or None
+        full = with_tool_calls(text, calls)
+        tail = stream_chunks(self.splitter.feed(full[len(text or "") :])) if full and full != text else []
         response = self.reader.response(
-            "".join(self.content) or None,
+            full,
             "".join(self.reasoning) or None,
             self.sizes,
             self.usage,
@@ -210,7 +232,32 @@ class StreamReader:
             self.request,
             token_logprobs(self.tokens),
         )
-        return [*stream_chunks(self.splitter.close()), StreamChunk(response=response)]
+        return [*tail, *stream_chunks(self.splitter.close()), StreamChunk(response=response)]
+
+
+def with_tool_calls(text: str | None, calls: Any) -> str | None:
+    """The answer with the tool calls a server's tool parser took out of it put back, as Qwen writes them.
+
+    vLLM and SGLang (``--tool-call-parser hermes``) and ``transformers serve`` move ``<tool_call>`` blocks
+    from ``content`` into ``tool_calls``; the SDK's readers (``act``, ``ground``) read the answer as the
+    model wrote it, so each call is appended back as ``<tool_call>{"name": ..., "arguments": ...}``
+    ``</tool_call>``.
+    """
+    blocks = []
+    for call in calls if isinstance(calls, (list, tuple)) else ():
+        function = call.get("function") if isinstance(call, dict) else getattr(call, "function", None)
+        if isinstance(function, dict):
+            name, arguments = function.get("name"), function.get("arguments")
+        else:
+            name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
+        if isinstance(arguments, str):
+            with contextlib.suppress(json.JSONDecodeError):  # else kept as written: the reader says why
+                arguments = json.loads(arguments)
+        call_json = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
+        blocks.append(f"<tool_call>\n{call_json}\n</tool_call>")
+    if not blocks:
+        return text
+    return "\n".join([*([text] if text else []), *blocks])
 
 
 def _text_of(content: Any) -> str | None:
