@@ -480,3 +480,14 @@ def test_a_server_that_parses_tool_calls_out_of_the_answer() -> None:
     assert action.ok and action.kind == "click" and action.point == (500.0, 125.0)
     assert action.thought == "I will click OK." and action.raw is not None
     assert "<tool_call>" in text and stream.result.point == (500.0, 125.0)
+
+
+def test_qwen2_vl_box_tokens_and_string_arguments() -> None:
+    qwen2 = FakeBackend("<|object_ref_start|>OK<|object_ref_end|><|box_start|>(100,200),(300,400)<|box_end|>")
+    qwen2.info = REGISTRY["Qwen/Qwen2-VL-7B-Instruct"]
+    found = QwenVLM(backend=qwen2).ground(Image.new("RGB", (1000, 500)), "OK")
+    assert found.ok and found.box == (100.0, 100.0, 300.0, 200.0) and found.xy == (200.0, 150.0)
+    as_string = json.dumps({"action": "left_click", "coordinate": [500, 500]})
+    text = "<tool_call>\n" + json.dumps({"name": "computer_use", "arguments": as_string}) + "\n</tool_call>"
+    action = QwenVLM(backend=FakeBackend(text)).act(Image.new("RGB", (1000, 500)), "click")
+    assert action.ok and action.point == (500.0, 250.0)

@@ -17,6 +17,7 @@ from ..results import Action, Point, Result, Target
 from .base import Answer, Frame
 from .computer_use import system_message
 from .confidence import with_confidences
+from .grounding import parse_boxes
 from .params import BuiltinTask, check_text
 
 __all__ = ["ActTask", "GroundTask", "read_tool_call"]
@@ -58,7 +59,7 @@ def read_tool_call(text: str) -> tuple[str | None, dict[str, Any]]:
     body = text[start + len("<tool_call>") :] if start >= 0 else text
     end = body.find("</tool_call>")
     body = body[:end] if end >= 0 else body
-    calls = [v for v in scan_json(body).values if isinstance(v, Mapping)]
+    calls = [_arguments_read(v) for v in scan_json(body).values if isinstance(v, Mapping)]
     call = next((c for c in calls if isinstance(c.get("arguments"), Mapping)), None)
     if call is None:
         bare = next((c for c in calls if "action" in c), None)  # arguments written without the wrapper
@@ -66,6 +67,18 @@ def read_tool_call(text: str) -> tuple[str | None, dict[str, Any]]:
     if call is None:
         raise OutputParseError("the answer holds no tool call (<tool_call>{...}</tool_call>)", text)
     return thought or None, {"name": call.get("name"), "arguments": dict(call["arguments"])}
+
+
+def _arguments_read(call: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A call whose ``arguments`` is a JSON string (as some servers write it) with them read."""
+    arguments = call.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            value = parse_json(arguments)
+        except ValueError:
+            return call
+        return {**call, "arguments": value} if isinstance(value, Mapping) else call
+    return call
 
 
 def _frame_size(frame: Frame) -> tuple[int, int]:
@@ -159,6 +172,11 @@ class GroundTask(_ScreenTask):
 
 
 def _point_or_box(answer: Answer) -> Any:
+    if "<|box_start|>" in answer.text and answer.info is not None and answer.image_size is not None:
+        # Qwen2-VL grounds with box tokens (0-1000): the first box, as the model wrote it
+        boxes, _, _ = parse_boxes(answer.text, answer.info.spec, answer.image_size, answer.input_size)
+        if boxes and boxes[0].raw_box is not None:
+            return list(boxes[0].raw_box)
     value = parse_json(answer.text)
     items = value if isinstance(value, list) and value and not isinstance(value[0], (int, float)) else [value]
     for item in items:
