@@ -255,16 +255,7 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
             keep = _even_indices(total, _even(math.floor(duration * video.fps) or 2, video.max_frames))
         if not keep:
             raise VideoError(f"no frame of {shown!r} was chosen", index)
-        wanted = set(keep)
-        if hasattr(opened, "seek"):
-            opened.seek(0)
-        frames: dict[int, Image.Image] = {}
-        with av.open(opened) as container:
-            for k, frame in enumerate(container.decode(container.streams.video[0])):
-                if k in wanted:  # only the sampled frames become images: memory stays bounded
-                    frames[k] = frame.to_image().convert("RGB")
-                if k >= keep[-1]:
-                    break
+        frames = _decode(av, opened, keep, rate)
     except VideoError:
         raise
     except Exception as exc:  # PyAV raises its own error types (InvalidDataError...)
@@ -286,14 +277,91 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
     )
 
 
+def _rewound(opened: Any) -> Any:
+    if hasattr(opened, "seek"):
+        opened.seek(0)
+    return opened
+
+
+def _decode(av: Any, opened: Any, keep: list[int], rate: float) -> dict[int, Image.Image]:
+    """The frames ``keep`` names: each reached by a seek, or, where seeking fails, in one sequential pass."""
+    try:
+        frames = _seek_frames(av, _rewound(opened), keep, rate)
+    except Exception:  # a container or stream without an index: read it through once
+        frames = {}
+    missing = [k for k in keep if k not in frames]
+    if missing:
+        frames.update(_sequential_frames(av, _rewound(opened), missing))
+    return frames
+
+
+#: Containers whose index makes a seek land where it should (PyAV's format names).
+_INDEXED = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm"})
+
+
+def _seek_frames(av: Any, opened: Any, keep: list[int], rate: float) -> dict[int, Image.Image]:
+    """Each wanted frame by a seek to the keyframe before it, decoding only up to it.
+
+    The frame kept for index ``k`` is the one a player shows at ``k / rate``: the last frame whose time is
+    not after it. Frames a short way apart (under two seconds) are reached by decoding on, not seeking.
+    The cost grows with the frames sampled, not with the video's length.
+    """
+    frames: dict[int, Image.Image] = {}
+    with av.open(opened) as container:
+        if not set(str(container.format.name).split(",")) & _INDEXED:
+            return frames  # no index to seek by: read through once
+        stream = container.streams.video[0]
+        base = float(stream.time_base)
+        start = int(stream.start_time or 0)
+        decoder: Any = None
+        position = -1  # index of the last frame decoded
+        previous: Any = None
+        for k in keep:
+            if decoder is None or k <= position or k - position > 2 * rate:
+                container.seek(start + int(k / rate / base), stream=stream, backward=True, any_frame=False)
+                decoder, previous, position = container.decode(stream), None, -1
+            for frame in decoder:
+                if frame.pts is None:
+                    continue
+                at = round((frame.pts - start) * base * rate)
+                if at >= k:
+                    shown = frame if at == k or previous is None else previous
+                    frames[k] = shown.to_image().convert("RGB")
+                    position, previous = at, frame
+                    break
+                position, previous = at, frame
+    return frames
+
+
+def _sequential_frames(av: Any, opened: Any, keep: list[int]) -> dict[int, Image.Image]:
+    """The frames ``keep`` names, decoding from the start up to the last one (streams without an index)."""
+    wanted, last = set(keep), max(keep)
+    frames: dict[int, Image.Image] = {}
+    with av.open(opened) as container:
+        for k, frame in enumerate(container.decode(container.streams.video[0])):
+            if k in wanted:  # only the sampled frames become images: memory stays bounded
+                frames[k] = frame.to_image().convert("RGB")
+            if k >= last:
+                break
+    return frames
+
+
 def _count_frames(av: Any, opened: Any, shown: str, index: int | None) -> tuple[int, float]:
-    """Frames in the first video stream and its frame rate (decoding packets only if the header lacks it)."""
+    """Frames in the first video stream and its frame rate, from the container's metadata.
+
+    The frame count comes from the stream header, else from its duration (or the container's) times the
+    frame rate; only a file that states neither is decoded once to count.
+    """
     with av.open(opened) as container:
         if not container.streams.video:
             raise VideoError(f"{shown!r} has no video stream", index)
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
         total = int(stream.frames or 0)
+        if total <= 0 and stream.duration and stream.time_base:
+            total = round(float(stream.duration * stream.time_base) * rate)
+        if total <= 0 and container.duration:
+            total = round(container.duration / 1_000_000 * rate)
         if total <= 0:
             total = sum(1 for _ in container.decode(stream))
     if total <= 0:
