@@ -20,8 +20,9 @@ from typing import Any
 from PIL import Image
 
 from .errors import ConfigurationError, ImageError, MissingDependencyError
-from .images import check_url, download_url, load_image
+from .images import download_url, load_image
 from .options import check_int, check_number
+from .remote_file import open_ranged
 
 __all__ = ["VIDEO_EXTENSIONS", "Video", "VideoClip", "VideoError", "is_video_path", "read_video"]
 
@@ -224,15 +225,15 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
     scheme = source.split("://", 1)[0].lower() if "://" in source else ""
     if scheme in ("http", "https"):
         try:
-            check_url(source, index)
-            data: Any = download_url(source, index)
+            opened: Any = open_ranged(source, index)  # only what the reader reads is fetched
+            if opened is None:  # a server without byte ranges: the file whole, within the usual cap
+                import io
+
+                opened = io.BytesIO(download_url(source, index))
         except VideoError:
             raise
         except ImageError as exc:
             raise VideoError(getattr(exc, "reason", str(exc)), index) from None
-        import io
-
-        opened: Any = io.BytesIO(data)
     elif scheme:
         raise VideoError(
             f"unsupported URL scheme {scheme!r} in {shown!r}; pass an http(s) URL or a file", index

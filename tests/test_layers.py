@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "class_scoring",
         ),
     ),
-    ("inputs", ("images", "image_refs", "video", "groups")),
+    ("inputs", ("images", "remote_file", "image_refs", "video", "groups")),
     ("drawing", ("draw",)),
     ("results", ("results",)),
     ("tasks and backends", ("tasks", "backends")),

@@ -6,6 +6,7 @@ the frame a reader returns can be checked, not just counted.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,76 @@ def test_a_truncated_file_is_a_video_error_naming_it(tmp_path: Path) -> None:
     cut.write_bytes(whole[: len(whole) // 3])
     with pytest.raises(VideoError, match=r"cut\.mp4"):
         read_video(Video(cut, fps=2.0))
+
+
+class _Served:
+    """A loopback HTTP server for one file: byte ranges answered (or not), bytes served counted.
+
+    The file is a real video followed by a ``free`` box of ``padding`` zero bytes (a 200 MB-class file
+    whose bytes beyond the video are made on the fly).
+    """
+
+    def __init__(self, video: bytes, padding: int, ranges: bool = True) -> None:
+        import http.server
+        import struct
+        import threading
+
+        header = struct.pack(">I4s", 8, b"free") if padding == 0 else b""
+        if padding:
+            header = struct.pack(">I4s", 1, b"free") + struct.pack(">Q", padding + 16)
+        self.head = video + header
+        self.size = len(self.head) + padding
+        self.served = 0
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                start, end = 0, owner.size - 1
+                wanted = self.headers.get("Range")
+                if ranges and wanted and wanted.startswith("bytes="):
+                    first, _, last = wanted[6:].partition("-")
+                    start, end = int(first), min(int(last) if last else owner.size - 1, owner.size - 1)
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{owner.size}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(end - start + 1))
+                self.end_headers()
+                body = owner.head[start : end + 1]
+                body += bytes(max(0, end + 1 - max(start, len(owner.head))))
+                owner.served += len(body)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/big.mp4"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_large_remote_file_is_sampled_reading_a_small_part(tmp_path: Path) -> None:
+    video = write(tmp_path / "clip.mp4", "libx264").read_bytes()
+    served = _Served(video, padding=200 * 1024 * 1024)
+    try:
+        clip = read_video(Video(served.url, fps=1.0, max_frames=8))
+        assert [index_of(frame) for frame in clip.frames] == list(clip.indices)
+        assert served.size > 200 * 1024 * 1024 and served.served < 5 * 1024 * 1024  # well under its size
+    finally:
+        served.close()
+
+
+def test_a_server_without_byte_ranges_gets_a_whole_download(tmp_path: Path) -> None:
+    video = write(tmp_path / "clip.mp4", "libx264", frames=60).read_bytes()
+    served = _Served(video, padding=0, ranges=False)
+    try:
+        clip = read_video(Video(served.url, fps=2.0, max_frames=8))
+        assert [index_of(frame) for frame in clip.frames] == list(clip.indices)
+    finally:
+        served.close()
