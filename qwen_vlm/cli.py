@@ -47,6 +47,7 @@ from .results import (
     Result,
     TextResult,
 )
+from .results.base import own_data
 
 __all__ = ["main"]
 
@@ -209,9 +210,7 @@ def _show(result: Result, name: str, as_json: bool) -> None:
     elif isinstance(result, TextResult):
         print(result.text)
     else:  # a custom task's result: its own fields
-        shared = {"text", "thinking", "model", "usage", "error", "error_type", "finish_reason", "source"}
-        own = {k: v for k, v in result.to_dict().items() if k not in shared and k != "task_result"}
-        print(json.dumps(own, ensure_ascii=False, indent=2, default=str))
+        print(json.dumps(own_data(result), ensure_ascii=False, indent=2, default=str))
     if result.thinking:
         print(f"(thinking: {len(result.thinking)} characters)")
 

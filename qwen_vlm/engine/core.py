@@ -95,7 +95,7 @@ def _framed(
     return prompt, _system(task, system)
 
 
-def _framed_or_not(task: Task, params: dict[str, Any]) -> str | None:
+def _own_system(task: Task, params: dict[str, Any]) -> str | None:
     """The system message of a task whose messages do not depend on the image."""
     try:
         system = task.system(params)
@@ -238,7 +238,7 @@ class ClientCore:
             or (max(found.max_tokens, THINKING_MAX_TOKENS) if thinking_on else found.max_tokens)
         )
         scoring = found.scoring(checked)
-        system = None if found.uses_frame else _framed_or_not(found, checked)
+        system = None if found.uses_frame else _own_system(found, checked)
         positions = [i for i, ref in enumerate(refs) if ref.error is None]
         texts = {
             i: (

@@ -42,6 +42,7 @@ from ..results import (
     Result,
     TextResult,
 )
+from ..results.base import own_data
 from ..tasks import Task, get_task
 
 __all__ = ["RESULT_COLUMNS", "QwenVLMPredictor", "run"]
@@ -80,13 +81,8 @@ def _result_row(result: Result) -> dict[str, Any]:
         regions = [{"text": r.text, "xyxy": list(r.xyxy)} for r in result.regions]
         row["regions"] = json.dumps(regions) if regions else None
     elif not isinstance(result, Events):  # a custom task's result: its own fields as JSON
-        own = {k: v for k, v in result.to_dict().items() if k not in _SHARED}
-        row["result"] = json.dumps(own, ensure_ascii=False, default=str) if result.ok else None
+        row["result"] = json.dumps(own_data(result), ensure_ascii=False, default=str) if result.ok else None
     return row
-
-
-#: Fields every result has (their columns are RESULT_COLUMNS).
-_SHARED = frozenset({*Result.__dataclass_fields__, "source", "error_type", "task_result"})
 
 
 def _arrow_types(task: Task) -> dict[str, Any]:

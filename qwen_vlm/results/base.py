@@ -148,6 +148,23 @@ def plain_data(value: Any) -> Any:
     return value
 
 
+def own_data(result: Result) -> dict[str, Any]:
+    """A result's own fields as plain data (:meth:`Result.to_dict` without the fields every result has)."""
+    shared = {f.name for f in fields(Result)} | {"error_type", "task_result"}
+    return {k: v for k, v in result.to_dict().items() if k not in shared}
+
+
+def notebook_png(picture: Any) -> bytes:
+    """A drawn picture as PNG bytes for Jupyter, at most 1024 px on its long side."""
+    import io
+
+    if max(picture.size) > 1024:
+        picture.thumbnail((1024, 1024))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def pictures_for(result: Result, image: Any = None) -> list[Any]:
     """The picture(s) to draw a result on: ``image``, or else its input; a group gives each of its images.
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from ..errors import MissingDependencyError
 from ..options import check_number
-from .base import Result, pictures_for
+from .base import Result, notebook_png, pictures_for
 
 __all__ = ["Detection", "Detections", "Point", "Points"]
 
@@ -163,14 +163,7 @@ class _Located(Result, Sequence[T]):
         if self.source is None or self.image_size is None:
             return None
         try:
-            import io
-
-            picture = self.draw()
-            if max(picture.size) > 1024:
-                picture.thumbnail((1024, 1024))
-            buffer = io.BytesIO()
-            picture.save(buffer, format="PNG")
-            return buffer.getvalue()
+            return notebook_png(self.draw())
         except Exception:  # a display hook must never raise (the text repr is shown instead)
             return None
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Result, pictures_for
+from .base import Result, notebook_png, pictures_for
 from .located import Point
 
 __all__ = ["ACTION_KINDS", "Action", "Target"]
@@ -36,16 +36,6 @@ ACTION_KINDS = (
     "answer",
     "terminate",
 )
-
-
-def _png(picture: Any) -> bytes:
-    import io
-
-    if max(picture.size) > 1024:
-        picture.thumbnail((1024, 1024))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +89,7 @@ class Target(Result):
         if self.source is None or self.xy is None:
             return None
         try:
-            return _png(self.draw())
+            return notebook_png(self.draw())
         except Exception:  # a display must never raise
             return None
 
@@ -177,7 +167,7 @@ class Action(Result):
         if self.source is None or (self.point is None and self.end is None):
             return None
         try:
-            return _png(self.draw())
+            return notebook_png(self.draw())
         except Exception:  # a display must never raise
             return None
 

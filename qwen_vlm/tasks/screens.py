@@ -9,7 +9,7 @@ is a ``<tool_call>``; its coordinates are mapped back to pixels of the original 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import ConfigurationError, OutputParseError
 from ..parsing import parse_json, scan_json
@@ -81,10 +81,6 @@ def _arguments_read(call: Mapping[str, Any]) -> Mapping[str, Any]:
     return call
 
 
-def _frame_size(frame: Frame) -> tuple[int, int]:
-    return frame.coordinate_frame
-
-
 def _on_screen(answer: Answer, value: Any, what: str) -> tuple[float, float]:
     """A coordinate the model wrote, checked to be on its screen, in pixels of the screenshot."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -109,13 +105,12 @@ class _ScreenTask(BuiltinTask):
     needs_geometry = True
     uses_frame = True
     max_tokens = 512
-    tool: ClassVar[str] = "computer_use"
     cli_argument = "instruction"
 
     def system_for(self, params: Mapping[str, Any], frame: Frame) -> str | None:
-        """The tool declared for this screen size (the family's own frame)."""
-        width, height = _frame_size(frame)
-        return system_message(_TOOLS.get(str(params.get("platform")), self.tool), width, height)
+        """``computer_use`` (desktop) or ``mobile_use`` (mobile), for this screen in the family's frame."""
+        width, height = frame.coordinate_frame
+        return system_message(_TOOLS[params.get("platform", "desktop")], width, height)
 
 
 class GroundTask(_ScreenTask):
@@ -136,10 +131,6 @@ class GroundTask(_ScreenTask):
     def prompt(self, params: Mapping[str, Any]) -> str:
         """The instruction, as the user's query."""
         return str(params["instruction"])
-
-    def prompt_for(self, params: Mapping[str, Any], frame: Frame) -> str:
-        """The instruction, as the user's query."""
-        return self.prompt(params)
 
     def empty(self, answer: Answer) -> Result:
         """No point; the instruction and screenshot size kept."""
@@ -228,15 +219,6 @@ class ActTask(_ScreenTask):
             f"The user query: {params['instruction']}.\n"
             f"Task progress (You have done the following operation on the current device): {steps}.\n"
         )
-
-    def prompt_for(self, params: Mapping[str, Any], frame: Frame) -> str:
-        """As :meth:`prompt`."""
-        return self.prompt(params)
-
-    def system_for(self, params: Mapping[str, Any], frame: Frame) -> str | None:
-        """``computer_use`` (desktop) or ``mobile_use`` (mobile), for this screen."""
-        width, height = _frame_size(frame)
-        return system_message(_TOOLS[params["platform"]], width, height)
 
     def empty(self, answer: Answer) -> Result:
         """No action; the platform and screenshot size kept."""
