@@ -28,7 +28,8 @@ if mode == "seek":
 else:
     import av
     keep = v._even_indices(int(sys.argv[4]), 32)
-    count = len(v._sequential_frames(av, path, keep))
+    from qwen_vlm import video_files
+    count = len(video_files._sequential_frames(av, path, keep))
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "frames": count, "rss_mb": peak}))

@@ -14,29 +14,27 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from .errors import ConfigurationError, ImageError, MissingDependencyError
-from .images import download_url, load_image
+from .errors import ConfigurationError, ImageError
+from .images import load_image
 from .options import check_int, check_number
-from .remote_file import open_ranged
+from .video_files import VideoError, count_frames, decode_frames, open_video
 
-__all__ = ["VIDEO_EXTENSIONS", "Video", "VideoClip", "VideoError", "is_video_path", "read_video"]
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "Video",
+    "VideoClip",
+    "VideoError",
+    "is_video_path",
+    "read_video",
+    "video_duration",
+]
 
 #: File name endings treated as videos (by the command line, and by ``Video`` for error messages).
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpeg", ".mpg", ".gif")
-
-
-class VideoError(ImageError):
-    """A video could not be read (missing file, not a video, no frames, PyAV cannot decode it)."""
-
-    def __init__(self, message: str, index: int | None = None) -> None:
-        super().__init__(message, index)
-        where = f"video {index}" if index is not None else "video"
-        self.args = (f"{where}: {message}",)
 
 
 def is_video_path(value: object) -> bool:
@@ -56,6 +54,9 @@ class Video:
         max_frames: Most frames sampled (default 64); a long video is sampled more sparsely.
         timestamps: For a list of frames: each frame's time in seconds (default: ``k / fps``).
         max_pixels: Pixel budget per frame for the model's processor (default: the processor's).
+        start: Seconds into the video where sampling starts (default 0): a part of a long video.
+        end: Seconds into the video where sampling ends (default: the end). Answers keep the times of the
+            whole video.
 
     Raises:
         ConfigurationError: For options out of range or timestamps that do not fit the frames.
@@ -66,7 +67,7 @@ class Video:
         >>> vlm.locate_events(clip, ["a truck arrives"])            # doctest: +SKIP
     """
 
-    __slots__ = ("_clip", "fps", "max_frames", "max_pixels", "source", "timestamps")
+    __slots__ = ("_clip", "end", "fps", "max_frames", "max_pixels", "source", "start", "timestamps")
 
     def __init__(
         self,
@@ -76,8 +77,14 @@ class Video:
         max_frames: int = 64,
         timestamps: Sequence[float] | None = None,
         max_pixels: int | None = None,
+        start: float = 0.0,
+        end: float | None = None,
     ) -> None:
         check_number("fps", fps, exclusive_minimum=True, maximum=60.0)
+        check_number("start", start, minimum=0.0, optional=False)
+        check_number("end", end, exclusive_minimum=True)
+        if end is not None and end <= start:
+            raise ConfigurationError(f"Video(end={end}) must be after start={start}")
         check_int("max_frames", max_frames, optional=False, minimum=2)
         check_int("max_pixels", max_pixels)
         if isinstance(source, (str, os.PathLike)):
@@ -107,13 +114,29 @@ class Video:
         self.max_frames = max_frames
         self.timestamps = None if timestamps is None else tuple(float(t) for t in timestamps)
         self.max_pixels = max_pixels
+        self.start = float(start)
+        self.end = None if end is None else float(end)
         self._clip: VideoClip | None = None  # the sampled frames, once read (kept for drawing)
 
     def __repr__(self) -> str:
         what = (
             f"{len(self.source)} frames" if isinstance(self.source, (list, tuple)) else repr(str(self.source))
         )
-        return f"Video({what}, fps={self.fps:g}, max_frames={self.max_frames})"
+        span = f", start={self.start:g}" if self.start else ""
+        span += f", end={self.end:g}" if self.end is not None else ""
+        return f"Video({what}, fps={self.fps:g}, max_frames={self.max_frames}{span})"
+
+    def part(self, start: float, end: float | None) -> Video:
+        """The same video sampled only from ``start`` to ``end`` seconds (same fps and budgets)."""
+        return Video(
+            self.source,
+            fps=self.fps,
+            max_frames=self.max_frames,
+            timestamps=self.timestamps,
+            max_pixels=self.max_pixels,
+            start=start,
+            end=end,
+        )
 
 
 @dataclass(frozen=True)
@@ -130,6 +153,8 @@ class VideoClip:
         source: The file path or http(s) URL it was read from (``None`` for a list of frames).
         sample_fps: The frame rate asked for (``Video.fps``), for servers that sample the file themselves.
         max_pixels: The pixel budget per frame asked for (``Video.max_pixels``), if any.
+        start: Where sampling started, in seconds (``Video.start``).
+        end: Where sampling ended, in seconds (``Video.end``; ``None``: the end of the video).
     """
 
     frames: tuple[Image.Image, ...]
@@ -141,6 +166,13 @@ class VideoClip:
     source: str | None = None
     sample_fps: float | None = None
     max_pixels: int | None = None
+    start: float = 0.0
+    end: float | None = None
+
+    @property
+    def partial(self) -> bool:
+        """Whether only a part of the video was sampled (``start``/``end``): a server must get frames."""
+        return self.start > 0 or (self.end is not None and self.end < self.duration)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -201,7 +233,12 @@ def _from_frames(video: Video, index: int | None) -> VideoClip:
         if video.timestamps is not None
         else [k / video.fps for k in range(len(frames))]
     )
-    keep = _whole_patches(_even_indices(len(frames), _even(len(frames), video.max_frames)))
+    inside = [k for k, t in enumerate(times) if video.start <= t and (video.end is None or t <= video.end)]
+    if not inside:
+        raise VideoError(f"no frame between {video.start:g} s and {video.end} s", index)
+    first = inside[0]
+    keep = [first + k for k in _even_indices(len(inside), _even(len(inside), video.max_frames))]
+    keep = _whole_patches(keep)
     rate = 1000.0  # indices in milliseconds: index / fps is each frame's own time
     indices = [round(times[k] * rate) for k in keep]
     return VideoClip(
@@ -212,51 +249,28 @@ def _from_frames(video: Video, index: int | None) -> VideoClip:
         total_frames=indices[-1] + 1,
         duration=times[-1] + (times[-1] - times[-2] if len(times) > 1 else 1.0 / video.fps),
         max_pixels=video.max_pixels,
+        start=video.start,
+        end=video.end,
     )
 
 
 def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> VideoClip:
+    av, opened, source, shown = open_video(video.source, index)
     try:
-        import av
-    except ImportError:
-        raise MissingDependencyError("av", "video", "Reading video files (Video)") from None
-    source = str(video.source)
-    shown = source if len(source) <= 120 else source[:117] + "..."
-    scheme = source.split("://", 1)[0].lower() if "://" in source else ""
-    if scheme in ("http", "https"):
-        try:
-            opened: Any = open_ranged(source, index)  # only what the reader reads is fetched
-            if opened is None:  # a server without byte ranges: the file whole, within the usual cap
-                import io
-
-                opened = io.BytesIO(download_url(source, index))
-        except VideoError:
-            raise
-        except ImageError as exc:
-            raise VideoError(getattr(exc, "reason", str(exc)), index) from None
-    elif scheme:
-        raise VideoError(
-            f"unsupported URL scheme {scheme!r} in {shown!r}; pass an http(s) URL or a file", index
-        )
-    else:
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise VideoError(f"video file {shown!r} not found", index)
-        if not path.is_file():
-            raise VideoError(f"{shown!r} is not a file (a directory?); pass the path of a video file", index)
-        opened = str(path)
-    try:
-        total, rate = _count_frames(av, opened, shown, index)
+        total, rate = count_frames(av, opened, shown, index)
         duration = total / rate
+        first, last = _span(video, total, rate, shown, index)
+        count = last - first + 1
         if sampler is not None:
-            keep = sorted({int(k) for k in sampler(total, rate, video) if 0 <= int(k) < total})
+            keep = sorted({first + int(k) for k in sampler(count, rate, video) if 0 <= int(k) < count})
             if len(keep) > video.max_frames:
                 keep = [keep[k] for k in _even_indices(len(keep), _even(len(keep), video.max_frames))]
         else:
-            keep = _even_indices(total, _even(math.floor(duration * video.fps) or 2, video.max_frames))
+            wanted = _even(math.floor(count / rate * video.fps) or 2, video.max_frames)
+            keep = [first + k for k in _even_indices(count, wanted)]
         if not keep:
             raise VideoError(f"no frame of {shown!r} was chosen", index)
-        frames = _decode(av, opened, keep, rate)
+        frames = decode_frames(av, opened, keep, rate)
     except VideoError:
         raise
     except Exception as exc:  # PyAV raises its own error types (InvalidDataError...)
@@ -275,96 +289,38 @@ def _from_file(video: Video, index: int | None, sampler: Sampler = None) -> Vide
         source=source,
         sample_fps=video.fps,
         max_pixels=video.max_pixels,
+        start=video.start,
+        end=video.end,
     )
 
 
-def _rewound(opened: Any) -> Any:
-    if hasattr(opened, "seek"):
-        opened.seek(0)
-    return opened
+def _span(video: Video, total: int, rate: float, shown: str, index: int | None) -> tuple[int, int]:
+    """The first and last frame indices between ``video.start`` and ``video.end``."""
+    first = min(total - 1, math.ceil(video.start * rate - 1e-9))
+    last = total - 1 if video.end is None else min(total - 1, math.floor(video.end * rate + 1e-9))
+    if video.start >= total / rate or last < first:
+        raise VideoError(
+            f"{shown!r} is {total / rate:.1f} s long: nothing between {video.start:g} s and {video.end} s",
+            index,
+        )
+    return first, last
 
 
-def _decode(av: Any, opened: Any, keep: list[int], rate: float) -> dict[int, Image.Image]:
-    """The frames ``keep`` names: each reached by a seek, or, where seeking fails, in one sequential pass."""
+def video_duration(video: Video, index: int | None = None) -> float:
+    """A video's length in seconds, from its container's metadata (no frame is decoded).
+
+    Raises:
+        VideoError: If it cannot be read.
+    """
+    if isinstance(video.source, (list, tuple)):
+        times = video.timestamps or tuple(k / video.fps for k in range(len(video.source)))
+        step = times[-1] - times[-2] if len(times) > 1 else 1.0 / video.fps
+        return times[-1] + step
+    av, opened, _, shown = open_video(video.source, index)
     try:
-        frames = _seek_frames(av, _rewound(opened), keep, rate)
-    except Exception:  # a container or stream without an index: read it through once
-        frames = {}
-    missing = [k for k in keep if k not in frames]
-    if missing:
-        frames.update(_sequential_frames(av, _rewound(opened), missing))
-    return frames
-
-
-#: Containers whose index makes a seek land where it should (PyAV's format names).
-_INDEXED = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm"})
-
-
-def _seek_frames(av: Any, opened: Any, keep: list[int], rate: float) -> dict[int, Image.Image]:
-    """Each wanted frame by a seek to the keyframe before it, decoding only up to it.
-
-    The frame kept for index ``k`` is the one a player shows at ``k / rate``: the last frame whose time is
-    not after it. Frames a short way apart (under two seconds) are reached by decoding on, not seeking.
-    The cost grows with the frames sampled, not with the video's length.
-    """
-    frames: dict[int, Image.Image] = {}
-    with av.open(opened) as container:
-        if not set(str(container.format.name).split(",")) & _INDEXED:
-            return frames  # no index to seek by: read through once
-        stream = container.streams.video[0]
-        base = float(stream.time_base)
-        start = int(stream.start_time or 0)
-        decoder: Any = None
-        position = -1  # index of the last frame decoded
-        previous: Any = None
-        for k in keep:
-            if decoder is None or k <= position or k - position > 2 * rate:
-                container.seek(start + int(k / rate / base), stream=stream, backward=True, any_frame=False)
-                decoder, previous, position = container.decode(stream), None, -1
-            for frame in decoder:
-                if frame.pts is None:
-                    continue
-                at = round((frame.pts - start) * base * rate)
-                if at >= k:
-                    shown = frame if at == k or previous is None else previous
-                    frames[k] = shown.to_image().convert("RGB")
-                    position, previous = at, frame
-                    break
-                position, previous = at, frame
-    return frames
-
-
-def _sequential_frames(av: Any, opened: Any, keep: list[int]) -> dict[int, Image.Image]:
-    """The frames ``keep`` names, decoding from the start up to the last one (streams without an index)."""
-    wanted, last = set(keep), max(keep)
-    frames: dict[int, Image.Image] = {}
-    with av.open(opened) as container:
-        for k, frame in enumerate(container.decode(container.streams.video[0])):
-            if k in wanted:  # only the sampled frames become images: memory stays bounded
-                frames[k] = frame.to_image().convert("RGB")
-            if k >= last:
-                break
-    return frames
-
-
-def _count_frames(av: Any, opened: Any, shown: str, index: int | None) -> tuple[int, float]:
-    """Frames in the first video stream and its frame rate, from the container's metadata.
-
-    The frame count comes from the stream header, else from its duration (or the container's) times the
-    frame rate; only a file that states neither is decoded once to count.
-    """
-    with av.open(opened) as container:
-        if not container.streams.video:
-            raise VideoError(f"{shown!r} has no video stream", index)
-        stream = container.streams.video[0]
-        rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
-        total = int(stream.frames or 0)
-        if total <= 0 and stream.duration and stream.time_base:
-            total = round(float(stream.duration * stream.time_base) * rate)
-        if total <= 0 and container.duration:
-            total = round(container.duration / 1_000_000 * rate)
-        if total <= 0:
-            total = sum(1 for _ in container.decode(stream))
-    if total <= 0:
-        raise VideoError(f"video {shown!r} has no frames", index)
-    return total, rate
+        total, rate = count_frames(av, opened, shown, index)
+    except VideoError:
+        raise
+    except Exception as exc:  # PyAV raises its own error types (InvalidDataError...)
+        raise VideoError(f"cannot read video {shown!r}: {type(exc).__name__}: {exc}", index) from None
+    return total / rate

@@ -17,7 +17,7 @@ av = pytest.importorskip("av")
 np = pytest.importorskip("numpy")
 
 from qwen_vlm import Video  # noqa: E402
-from qwen_vlm import video as video_module  # noqa: E402
+from qwen_vlm import video_files as video_module  # noqa: E402
 from qwen_vlm.video import VideoError, read_video  # noqa: E402
 
 FRAMES, RATE, GOP = 240, 10, 12

@@ -34,6 +34,7 @@ from ..options import (
     check_url,
 )
 from ..tasks import THINKING_MAX_TOKENS, Frame, Task
+from ..video_budget import video_budget
 from .call import CallOptions, Plan, Settings
 from .inputs import read_inputs
 from .responses import failed, finish, settle
@@ -226,7 +227,7 @@ class ClientCore:
         found, checked, strict = settings.task, settings.params, settings.strict
         info = self._backend.info
         capabilities = capabilities_of(self._backend)
-        inputs = read_inputs(images, found, capabilities, strict=strict)
+        inputs = read_inputs(images, found, capabilities, strict=strict, budget=video_budget(info))
         refs, members = inputs.refs, inputs.members
         shapes = {n: _shape(found, checked, info, settings, n) for n in {len(group) for group in members}}
         thinking_on = (

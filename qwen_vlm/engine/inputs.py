@@ -19,6 +19,7 @@ from ..groups import Images, is_single_input
 from ..image_refs import ImageRef, prepare_images
 from ..tasks import Task
 from ..video import Video, read_video
+from ..video_budget import VideoBudget
 
 __all__ = ["Inputs", "check_inputs", "prepare_inputs", "read_inputs"]
 
@@ -40,7 +41,9 @@ class Inputs:
     single: bool
 
 
-def read_inputs(images: Any, task: Task, capabilities: Capabilities, *, strict: bool) -> Inputs:
+def read_inputs(
+    images: Any, task: Task, capabilities: Capabilities, *, strict: bool, budget: VideoBudget | None = None
+) -> Inputs:
     """Every input of a call read and checked, before anything is sent or loaded.
 
     In a list, an unreadable image is that image's failed result (unless ``strict``, which refuses to
@@ -60,6 +63,9 @@ def read_inputs(images: Any, task: Task, capabilities: Capabilities, *, strict: 
             f"expected an image or a list of images, got {type(images).__name__} (several images in one "
             "question: Images(a, b))"
         )
+    if budget is not None:
+        for video in (item for item in items if isinstance(item, Video)):
+            budget.check(video.max_frames, video.max_pixels, what=repr(video))
     keep_going = not single and not strict
     refs, members = prepare_inputs(
         items, single=single, keep_going=keep_going, sampler=capabilities.sample_video

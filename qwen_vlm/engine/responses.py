@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..backends import GenerationRequest, GenerationResponse
@@ -9,12 +10,14 @@ from ..backends.base import checked_response
 from ..errors import BackendError, BatchError, ImageError, QwenVLMError
 from ..image_refs import ImageRef
 from ..models import ModelInfo
-from ..results import Result
+from ..results import Result, Usage
 from ..tasks import Answer, Delivery, read_answer
 from ..thinking import split_thinking
+from ..video import VideoClip
+from ..video_budget import video_budget
 from .call import Plan
 
-__all__ = ["failed", "finish", "for_image", "result_for", "settle"]
+__all__ = ["failed", "finish", "for_image", "result_for", "settle", "video_usage"]
 
 
 def for_image(exc: QwenVLMError, index: int | None) -> QwenVLMError:
@@ -93,11 +96,21 @@ def result_for(info: ModelInfo, plan: Plan, ref: ImageRef, response: GenerationR
         scores=response.scores,
         images=len(members),
     )
-    delivery = Delivery(response.usage, plan.inputs[ref.index or 0], plan.max_tokens, plan.min_confidence)
+    usage = video_usage(info, response.usage, ref.clip)
+    delivery = Delivery(usage, plan.inputs[ref.index or 0], plan.max_tokens, plan.min_confidence)
     result = read_answer(plan.task, answer, delivery, None if error is None else for_image(error, ref.index))
     if result.exception is not None and result.exception.index is None:
         result.exception.index = ref.index  # a parse error: made for this result alone
     return result
+
+
+def video_usage(info: ModelInfo, usage: Usage | None, clip: VideoClip | None) -> Usage | None:
+    """``usage`` with a video's frames and pixels sent, each frame sized by the family's recipe."""
+    if clip is None:
+        return usage
+    frames = len(clip.frames)
+    width, height = video_budget(info).frame_size(clip.size, frames, clip.max_pixels)
+    return dataclasses.replace(usage or Usage(), video_frames=frames, video_pixels=frames * width * height)
 
 
 def finish(info: ModelInfo, plan: Plan, responses: list[GenerationResponse]) -> Any:

@@ -31,6 +31,9 @@ class Usage:
         total_tokens: Their sum.
         reasoning_tokens: Tokens spent on reasoning, when reported.
         cost: Cost in the server's currency (OpenRouter: USD credits), when reported.
+        video_frames: For a video: the frames sent (``None`` for images).
+        video_pixels: For a video: the pixels of all frames sent, each at the size the model family's
+            recipe resizes it to (:class:`~qwen_vlm.VideoBudget`).
     """
 
     prompt_tokens: int = 0
@@ -38,6 +41,8 @@ class Usage:
     total_tokens: int = 0
     reasoning_tokens: int | None = None
     cost: float | None = None
+    video_frames: int | None = None
+    video_pixels: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,6 +26,7 @@ from ... import prompts
 from ...errors import BackendError
 from ...geometry import smart_resize
 from ...models import ModelInfo
+from ...video_budget import video_budget
 from ..base import GenerationRequest
 from .servers import ServerProfile
 from .transport import is_schema_rejection
@@ -102,10 +103,15 @@ class RequestBuilder:
                 self._encoded.popitem(last=False)
         return url, size
 
-    def encode(self, image: Image.Image) -> tuple[str, tuple[int, int]]:
-        """A JPEG data URL of the image at a smart-resize fixed point (under the payload cap); that size."""
+    def encode(self, image: Image.Image, max_pixels: int | None = None) -> tuple[str, tuple[int, int]]:
+        """A JPEG data URL of the image at a smart-resize fixed point (under the payload cap); that size.
+
+        ``max_pixels``: a lower pixel budget than the client's (a video's frames).
+        """
         spec = self.info.spec
-        max_pixels = self.max_pixels
+        max_pixels = (
+            self.max_pixels if max_pixels is None else max(self.min_pixels, min(max_pixels, self.max_pixels))
+        )
         quality = 90
         while True:
             size = smart_resize(
@@ -129,8 +135,8 @@ class RequestBuilder:
     # ------------------------------------------------------------------ video
     def video_frames_sent(self, clip: Any) -> int:
         """How many image parts a video becomes here: none when it goes as a ``video_url``."""
-        if clip.source is None or not self.server.video_url:
-            return len(clip.frames)
+        if clip.source is None or not self.server.video_url or clip.partial:
+            return len(clip.frames)  # frames, or a part of a video (a server samples a file whole)
         if clip.source.lower().startswith(("http://", "https://")):
             return 0
         too_big = os.path.getsize(os.path.expanduser(clip.source)) > MAX_VIDEO_BYTES
@@ -160,7 +166,9 @@ class RequestBuilder:
             body["extra_body"]["mm_processor_kwargs"] = {"fps": request.video.sample_fps}  # type: ignore[union-attr]
             return body, (None,)
         if request.video is not None:  # frames as images, their times said first (servers without video)
-            frames = [self.encode(frame) for frame in request.video.frames]
+            clip = request.video
+            width, height = video_budget(self.info).frame_size(clip.size, len(clip.frames), clip.max_pixels)
+            frames = [self.encode(frame, width * height) for frame in clip.frames]  # each at a frame's budget
             lead = prompts.video_frames_note(request.video.timestamps)
             return self.build_body(request, [url for url, _ in frames], lead), (frames[0][1],)
         encoded = [self.encode_ref(ref, request.needs_geometry) for ref in request.images]
