@@ -58,6 +58,7 @@ from .results import (
 )
 from .tasks import Answer, Task, get_task, parse, register_task
 from .video import Video, VideoError
+from .video_budget import VideoBudget, video_budget
 
 __all__ = [
     "Action",
@@ -108,6 +109,7 @@ __all__ = [
     "TruncatedOutputError",
     "Usage",
     "Video",
+    "VideoBudget",
     "VideoError",
     "__version__",
     "evaluate",
@@ -118,6 +120,7 @@ __all__ = [
     "register_task",
     "to_dataframe",
     "to_detection_dataset",
+    "video_budget",
 ]
 
 if TYPE_CHECKING:

@@ -47,6 +47,14 @@ class AsyncQwenVLM(AsyncScreenMethods, ClientCore):
     async def _call(self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         import asyncio
 
+        windows = await asyncio.to_thread(self._windowed, task, images, params, options)
+        if windows is not None:  # a long video in windows, then closer looks (engine/windows.py)
+            results = windows.merge(await self._call(task, windows.items, params, windows.options))
+            zoom = windows.zoom(results)
+            if zoom is not None:
+                closer = await self._call(task, zoom[0], params, windows.options)
+                results = windows.zoomed(results, closer, zoom[1])
+            return windows.finish(results)
         plan = await asyncio.to_thread(self._plan, task, images, params, options)
         if not plan.refs:
             return []
@@ -252,7 +260,9 @@ class AsyncQwenVLM(AsyncScreenMethods, ClientCore):
         Args:
             video: A :class:`Video`, or a list of them (then a list of results, same order).
             events: What to find, e.g. ``["a truck arrives", "the door opens"]``.
-            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``.
+            **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``;
+                for a long video ``window=`` (seconds or ``"auto"``), ``window_overlap=`` and
+                ``refine=True`` (a closer look around each event found).
 
         Returns:
             :class:`Events`, a sequence of :class:`Event` (label, start, end).

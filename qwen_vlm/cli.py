@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     media.add_argument(
         "--max-frames", type=int, default=64, help="most frames sampled from a video (default 64)"
     )
+    media.add_argument(
+        "--window",
+        default=None,
+        help="ask about a long video in parts of this many seconds ('auto': what --max-frames covers)",
+    )
+    media.add_argument("--refine", action="store_true", help="locate_events: look again closer at each event")
     gen = p.add_argument_group("generation")
     gen.add_argument("--max-tokens", type=int, default=None)
     gen.add_argument("--temperature", type=float, default=None)
@@ -181,6 +187,19 @@ def _inputs(args: argparse.Namespace) -> Any:
     if args.together:
         return Images(*items)
     return items[0] if len(items) == 1 else items
+
+
+def _window_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--window`` (seconds or ``auto``) and ``--refine``, as call options."""
+    options: dict[str, Any] = {}
+    if args.window is not None:
+        try:
+            options["window"] = args.window if args.window == "auto" else float(args.window)
+        except ValueError:
+            raise ConfigurationError(f"--window takes seconds or 'auto', not {args.window!r}") from None
+    if args.refine:
+        options["refine"] = True
+    return options
 
 
 def _show(result: Result, name: str, as_json: bool) -> None:
@@ -264,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_tokens=args.max_tokens,
             temperature=args.temperature,
             enable_thinking=args.thinking,
+            **_window_options(args),
         )
         results: list[Result] = [out] if single else out
     except QwenVLMError as exc:

@@ -2,6 +2,8 @@
 
 A call reads top to bottom:
 
+0. :mod:`.windows` — with ``window=`` or ``refine=True``, a call over videos becomes a call over their
+   windows (then closer looks), whose results are combined per video; each such call runs 1–5.
 1. :mod:`.settings` — the options and the task's parameters checked (the task object from the registry,
    the backend's :class:`~qwen_vlm.backends.Capabilities`); nothing is read yet.
 2. :mod:`.inputs` — every input read and checked in one pass (images, groups, videos).

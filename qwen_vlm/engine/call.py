@@ -35,6 +35,12 @@ class CallOptions(TypedDict, total=False):
             no token probabilities.
         cache: A result store file for this call (a path), or ``False`` to bypass the client's
             (default: the client's ``cache``).
+        window: Videos: ask about a long video in parts of this many seconds (``"auto"``: as long as the
+            video's frame budget covers, ``Video.max_frames / Video.fps``), each part a request of its
+            own, the results combined in the whole video's time (locate_events, ask, caption, prompt).
+        window_overlap: Seconds each window overlaps the next (default: a tenth of the window).
+        refine: locate_events: look again around each event found, at four times the frame rate, and
+            take the closer look's times ("scan, then zoom").
     """
 
     max_tokens: int
@@ -46,6 +52,9 @@ class CallOptions(TypedDict, total=False):
     max_objects: int
     min_confidence: float
     cache: Any
+    window: float | str
+    window_overlap: float
+    refine: bool
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,13 @@ from ..options import (
     check_str,
     check_url,
 )
-from ..tasks import THINKING_MAX_TOKENS, Frame, Task
+from ..tasks import THINKING_MAX_TOKENS, Frame, Task, get_task
 from ..video_budget import video_budget
 from .call import CallOptions, Plan, Settings
 from .inputs import read_inputs
 from .responses import failed, finish, settle
 from .settings import call_settings, open_store
+from .windows import Windowed, plan_windows, window_settings
 
 if TYPE_CHECKING:
     from ..store import ResultStore, StoredCall
@@ -221,6 +222,19 @@ class ClientCore:
     def _settings(self, task: str | Task, params: dict[str, Any], options: CallOptions) -> Settings:
         """Every check of a call that needs no image (see :func:`qwen_vlm.engine.settings.call_settings`)."""
         return call_settings(self._backend, task, params, options, self._constrained, self._store)
+
+    def _windowed(
+        self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions
+    ) -> Windowed | None:
+        """A call with ``window=`` or ``refine=True`` planned over its videos' windows (else ``None``)."""
+        found = get_task(task)
+        settings, rest = window_settings(found, options)
+        if settings is None:
+            return None
+        checked = self._settings(found, params, rest).params
+        single = is_single_input(images)
+        items = [images] if single else list(images) if isinstance(images, (list, tuple)) else [images]
+        return plan_windows(found, checked, items, single, settings, rest)
 
     def _plan(self, task: str | Task, images: Any, params: dict[str, Any], options: CallOptions) -> Plan:
         settings = self._settings(task, params, options)

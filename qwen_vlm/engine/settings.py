@@ -107,6 +107,11 @@ def call_settings(
             f"unknown option(s) {sorted(unknown)}; per-call options are "
             f"{', '.join(CallOptions.__annotations__)}"
         )
+    windows = sorted(name for name in ("window", "window_overlap", "refine") if options.get(name) is not None)
+    if windows:
+        raise ConfigurationError(
+            f"{', '.join(windows)}: not with stream (a long video becomes several requests)"
+        )
     max_tokens = check_int("max_tokens", options.get("max_tokens"))
     temperature = check_number("temperature", options.get("temperature"), maximum=2.0)
     enable_thinking = check_bool("enable_thinking", options.get("enable_thinking"))

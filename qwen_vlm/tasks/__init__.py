@@ -8,7 +8,7 @@ task object for everything: its prompt, its grammar, its parameters' checks, and
 
 from __future__ import annotations
 
-from .base import Answer, Frame, Task
+from .base import Answer, Frame, Task, Window
 from .reading import Delivery, parse, read_answer
 from .registry import BUILTIN_TASKS, ENTRY_POINT_GROUP, get_task, register_task, registered_tasks
 
@@ -23,6 +23,7 @@ __all__ = [
     "Delivery",
     "Frame",
     "Task",
+    "Window",
     "get_task",
     "parse",
     "read_answer",

@@ -47,7 +47,7 @@ from .coordinates import default_input_size, to_pixels
 if TYPE_CHECKING:
     from ..video import VideoClip
 
-__all__ = ["Answer", "Frame", "Task"]
+__all__ = ["Answer", "Frame", "Task", "Window"]
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,10 @@ class Task:
         evaluated_as: What :func:`~qwen_vlm.evaluate` scores the answers against: ``"boxes"`` (mAP),
             ``"label"``, ``"labels"`` (accuracy, F1) or ``"text"`` (CER). ``None``: from the result
             type (Detections, Classification, MultiLabelClassification); free text is not scored.
+        windows: A long video can be asked about in overlapping windows (``window=``), the windows'
+            results combined by :meth:`merge`.
+        refines: ``refine=True`` is honoured: :meth:`zoom` names the spans to look at again more
+            closely and :meth:`zoomed` puts the closer looks' answers in the result.
     """
 
     name: ClassVar[str] = ""
@@ -203,6 +207,8 @@ class Task:
     evaluated_as: ClassVar[str | None] = None
     uses_frame: ClassVar[bool] = False
     cli_argument: ClassVar[str | None] = None
+    windows: ClassVar[bool] = False
+    refines: ClassVar[bool] = False
 
     @property
     def label(self) -> str:
@@ -286,5 +292,36 @@ class Task:
         """
         return self.result()
 
+    def merge(self, parts: Sequence[Window], params: Mapping[str, Any]) -> Result:
+        """One result from a long video's windows, each answered on its own (``windows = True``).
+
+        Return the task's own fields; the engine fills ``text`` (each window's answer under its times),
+        ``usage`` (summed), ``error`` (a window that failed, named), ``model`` and ``source``.
+        """
+        raise NotImplementedError(f"task {self.name!r} cannot combine a video's windows")
+
+    def zoom(self, result: Result, params: Mapping[str, Any]) -> Sequence[tuple[float, float]]:
+        """The spans of the video (seconds) to ask about again at a higher frame rate (``refine=True``)."""
+        return ()
+
+    def zoomed(self, result: Result, closer: Sequence[Result], params: Mapping[str, Any]) -> Result:
+        """``result`` with what the closer looks found (``closer[k]`` answers ``zoom(result)[k]``)."""
+        return result
+
     def __repr__(self) -> str:
         return f"<task {self.name!r}>"
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a long video and its result.
+
+    Attributes:
+        start: Where the window starts, in seconds of the video.
+        end: Where it ends, in seconds of the video.
+        result: Its result (times already in the whole video's time).
+    """
+
+    start: float
+    end: float
+    result: Result

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import itertools
+import statistics
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import prompts
 from ..constraints import Constraint
 from ..models import ModelInfo
 from ..results import Events, Result
-from .base import Answer
+from .base import Answer, Window
 from .params import BuiltinTask, check_classes, with_error
-from .temporal import parse_events
+from .temporal import closest_event, merge_events, parse_events
 
 __all__ = ["LocateEventsTask"]
 
@@ -26,6 +29,8 @@ class LocateEventsTask(BuiltinTask):
     max_tokens = 512
     accepts_video = True
     requires_video = True
+    windows = True
+    refines = True
     parameters = ("events",)
 
     def checked(self, params: Mapping[str, Any], *, parsing: bool) -> dict[str, Any]:
@@ -72,3 +77,39 @@ class LocateEventsTask(BuiltinTask):
             error,
             answer.text,
         )
+
+    def merge(self, parts: Sequence[Window], params: Mapping[str, Any]) -> Result:
+        """The windows' events in the whole video's time; an event seen on both sides of a border is one."""
+        found = [part.result for part in parts if isinstance(part.result, Events)]
+        times = sorted({t for result in found for t in result.timestamps})
+        return Events(
+            events=merge_events([result.events for result in found], tolerance=_spacing(times)),
+            queries=tuple(params["events"]),
+            duration=next((r.duration for r in found if r.duration is not None), None),
+            timestamps=tuple(times),
+            dropped=sum(result.dropped for result in found),
+        )
+
+    def zoom(self, result: Result, params: Mapping[str, Any]) -> Sequence[tuple[float, float]]:
+        """Around each event found, padded by two frames' spacing (at least a second) on each side."""
+        if not isinstance(result, Events):
+            return ()
+        pad = max(1.0, 2 * _spacing(result.timestamps))
+        end = result.duration if result.duration is not None else float("inf")
+        return [(max(0.0, e.start - pad), min(end, e.end + pad)) for e in result.events]
+
+    def zoomed(self, result: Result, closer: Sequence[Result], params: Mapping[str, Any]) -> Result:
+        """Each event's times replaced by the closer look's (the same event, overlapping it most)."""
+        if not isinstance(result, Events):
+            return result
+        events = []
+        for event, look in zip(result.events, closer, strict=True):
+            fine = closest_event(event, look.events) if isinstance(look, Events) else None
+            events.append(event if fine is None else dataclasses.replace(fine, label=event.label))
+        return dataclasses.replace(result, events=tuple(sorted(events, key=lambda e: e.start)))
+
+
+def _spacing(times: Sequence[float]) -> float:
+    """The usual time between sampled frames (the median gap; 1 s when unknown)."""
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    return statistics.median(gaps) if gaps else 1.0

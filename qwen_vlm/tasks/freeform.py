@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .. import prompts
 from ..results import Result, TextResult
-from .base import Answer
+from .base import Answer, Window
 from .params import BuiltinTask, check_text, empty_answer, with_error
 
 __all__ = ["AskTask", "CaptionTask", "DetailedCaptionTask", "PromptTask"]
@@ -16,10 +16,15 @@ __all__ = ["AskTask", "CaptionTask", "DetailedCaptionTask", "PromptTask"]
 class _FreeText(BuiltinTask):
     result = TextResult
     accepts_video = True
+    windows = True
 
     def parse(self, answer: Answer) -> Result:
         """The answer as text; an empty answer is a failure."""
         return with_error(TextResult(), empty_answer(answer), answer.text)
+
+    def merge(self, parts: Sequence[Window], params: Mapping[str, Any]) -> Result:
+        """A long video's answers, window by window: the text is each answer under its times."""
+        return TextResult()
 
 
 class PromptTask(_FreeText):

@@ -127,3 +127,48 @@ def parse_events(
     if spans:
         return (), OutputParseError("no event in the answer has a usable start and end", text), dropped
     return (), OutputParseError("the answer names no time span", text), dropped
+
+
+def merge_events(windows: Sequence[Sequence[Event]], tolerance: float) -> tuple[Event, ...]:
+    """Events found in overlapping windows of one video, as one list in time order.
+
+    Two events with the same label from *different* windows that overlap, or are at most ``tolerance``
+    seconds apart (about a frame's spacing), are one event seen from both sides of a border: they become
+    one spanning both. Events of one window are kept as that window gave them.
+    """
+    tagged = sorted(
+        ((event, k) for k, found in enumerate(windows) for event in found), key=lambda pair: pair[0].start
+    )
+    merged: list[tuple[Event, set[int]]] = []
+    for event, window in tagged:
+        target = next(
+            (
+                i
+                for i in range(len(merged) - 1, -1, -1)
+                if merged[i][0].label == event.label
+                and window not in merged[i][1]
+                and event.start <= merged[i][0].end + tolerance
+            ),
+            None,
+        )
+        if target is None:
+            merged.append((event, {window}))
+            continue
+        kept, seen = merged[target]
+        joined = Event(kept.label, kept.start, max(kept.end, event.end), kept.raw)
+        merged[target] = (joined, seen | {window})
+    return tuple(event for event, _ in merged)
+
+
+def closest_event(coarse: Event, found: Sequence[Event]) -> Event | None:
+    """Of ``found``, the event with ``coarse``'s label that overlaps it most (or lies nearest to it)."""
+    same = [event for event in found if event.label == coarse.label]
+    if not same:
+        return None
+
+    def fit(event: Event) -> tuple[float, float]:
+        overlap = min(event.end, coarse.end) - max(event.start, coarse.start)
+        distance = abs((event.start + event.end) - (coarse.start + coarse.end)) / 2
+        return (overlap, -distance)
+
+    return max(same, key=fit)

@@ -103,34 +103,34 @@ class RequestBuilder:
                 self._encoded.popitem(last=False)
         return url, size
 
-    def encode(self, image: Image.Image, max_pixels: int | None = None) -> tuple[str, tuple[int, int]]:
+    def encode(
+        self, image: Image.Image, bounds: tuple[int, int] | None = None
+    ) -> tuple[str, tuple[int, int]]:
         """A JPEG data URL of the image at a smart-resize fixed point (under the payload cap); that size.
 
-        ``max_pixels``: a lower pixel budget than the client's (a video's frames).
+        ``bounds``: ``(min_pixels, max_pixels)`` instead of the client's (a video's frames).
         """
         spec = self.info.spec
-        max_pixels = (
-            self.max_pixels if max_pixels is None else max(self.min_pixels, min(max_pixels, self.max_pixels))
-        )
+        min_pixels, max_pixels = bounds if bounds is not None else (self.min_pixels, self.max_pixels)
         quality = 90
         while True:
             size = smart_resize(
                 image.width,
                 image.height,
                 factor=spec.factor,
-                min_pixels=self.min_pixels,
+                min_pixels=min_pixels,
                 max_pixels=max_pixels,
             )
             sent = image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
             buffer = io.BytesIO()
             sent.save(buffer, format="JPEG", quality=quality)
             encoded = base64.b64encode(buffer.getvalue())
-            if len(encoded) <= MAX_PAYLOAD_BYTES or max_pixels <= self.min_pixels:
+            if len(encoded) <= MAX_PAYLOAD_BYTES or max_pixels <= min_pixels:
                 return f"data:image/jpeg;base64,{encoded.decode('ascii')}", size
             if quality > 75:
                 quality = 75
             else:
-                max_pixels = max(self.min_pixels, int(max_pixels * 0.7))
+                max_pixels = max(min_pixels, int(max_pixels * 0.7))
 
     # ------------------------------------------------------------------ video
     def video_frames_sent(self, clip: Any) -> int:
@@ -167,8 +167,11 @@ class RequestBuilder:
             return body, (None,)
         if request.video is not None:  # frames as images, their times said first (servers without video)
             clip = request.video
-            width, height = video_budget(self.info).frame_size(clip.size, len(clip.frames), clip.max_pixels)
-            frames = [self.encode(frame, width * height) for frame in clip.frames]  # each at a frame's budget
+            size = video_budget(self.info).frame_size(clip.size, len(clip.frames), clip.max_pixels)
+            bounds = (size[0] * size[1], size[0] * size[1])  # each frame at a video frame's budget
+            frames = [
+                self.encode(frame.resize(size, Image.Resampling.BICUBIC), bounds) for frame in clip.frames
+            ]
             lead = prompts.video_frames_note(request.video.timestamps)
             return self.build_body(request, [url for url, _ in frames], lead), (frames[0][1],)
         encoded = [self.encode_ref(ref, request.needs_geometry) for ref in request.images]
