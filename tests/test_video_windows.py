@@ -252,3 +252,15 @@ def test_windows_on_the_local_backend(long_video: Path, checkpoints: dict[str, P
     assert result.usage is not None and result.usage.video_frames >= len(result.timestamps) >= 16
     assert video._clip is not None and video._clip.timestamps[-1] > 100
     assert result.timestamps == video._clip.timestamps
+
+
+def test_windows_are_stored_one_by_one(server: ChatServer, long_video: Path, tmp_path: Path) -> None:
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url, server="generic", cache=tmp_path / "store.db")
+    first = vlm.locate_events(Video(long_video, fps=0.25), list(TRUTH), window=50)
+    sent = len(server.requests)
+    assert sent == 3
+    again = vlm.locate_events(Video(long_video, fps=0.25), list(TRUTH), window=50)
+    assert len(server.requests) == sent and again.events == first.events  # every window from the store
+    longer = vlm.locate_events(Video(long_video, fps=0.25), list(TRUTH), window=50, refine=True)
+    assert len(server.requests) == sent + len(first)  # only the closer looks are new
+    assert len(longer) == len(first)
