@@ -39,15 +39,20 @@ from .errors import (
 from .groups import Images
 from .interop import to_dataframe
 from .models import ModelInfo, list_models
+from .pdf import DocumentError
 from .results import (
+    BLOCK_CATEGORIES,
     Action,
+    Block,
     Classification,
     Detection,
     Detections,
+    Document,
     Event,
     Events,
     Extraction,
     MultiLabelClassification,
+    Page,
     Point,
     Points,
     Result,
@@ -61,6 +66,7 @@ from .video import Video, VideoError
 from .video_budget import VideoBudget, video_budget
 
 __all__ = [
+    "BLOCK_CATEGORIES",
     "Action",
     "Answer",
     "AsyncQwenVLM",
@@ -69,6 +75,7 @@ __all__ = [
     "BackendError",
     "BadRequestError",
     "BatchError",
+    "Block",
     "CallOptions",
     "Capabilities",
     "Classification",
@@ -76,6 +83,8 @@ __all__ = [
     "DatasetError",
     "Detection",
     "Detections",
+    "Document",
+    "DocumentError",
     "Evaluation",
     "Event",
     "Events",
@@ -93,6 +102,7 @@ __all__ = [
     "MultiLabelClassification",
     "OutOfMemoryError",
     "OutputParseError",
+    "Page",
     "Point",
     "Points",
     "QwenVLM",

@@ -13,6 +13,7 @@ from typing import Any, overload
 
 from typing_extensions import Unpack
 
+from .async_document_methods import AsyncDocumentMethods
 from .async_screen_methods import AsyncScreenMethods
 from .backends import GenerationRequest, GenerationResponse, StreamChunk, capabilities_of
 from .engine.aio import execute_in_tasks
@@ -36,7 +37,7 @@ from .video import Video
 __all__ = ["AsyncQwenVLM"]
 
 
-class AsyncQwenVLM(AsyncScreenMethods, ClientCore):
+class AsyncQwenVLM(AsyncDocumentMethods, AsyncScreenMethods, ClientCore):
     """The async twin of :class:`QwenVLM`: same constructor, same methods, as coroutines.
 
     Example:

@@ -24,7 +24,7 @@ class AsyncScreenMethods:
     async def _call(self, task: Any, images: Any, params: dict[str, Any], options: CallOptions) -> Any:
         raise NotImplementedError  # the client's own
 
-    # <twin:begin> generated from screen_methods.py by scripts/generate_async_screen_methods.py: do not edit
+    # <twin:begin> generated from screen_methods.py by scripts/generate_async_client.py: do not edit
     @overload
     async def ground(
         self, image: ImageBatch, instruction: str, **options: Unpack[CallOptions]

@@ -13,6 +13,7 @@ from typing import Any, overload
 from typing_extensions import Unpack
 
 from .backends import GenerationResponse
+from .document_methods import DocumentMethods
 from .engine.call import CallOptions, Plan
 from .engine.core import ClientCore, ImageBatch, schema_param
 from .engine.threads import execute_in_threads
@@ -35,7 +36,7 @@ from .video import Video
 __all__ = ["AsyncQwenVLM", "CallOptions", "ImageBatch", "QwenVLM"]
 
 
-class QwenVLM(ScreenMethods, ClientCore):
+class QwenVLM(DocumentMethods, ScreenMethods, ClientCore):
     """Run Qwen vision-language models on images; one typed method per task.
 
     Args:

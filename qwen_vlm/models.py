@@ -201,6 +201,11 @@ _NAME_RULES: tuple[tuple[str, Family], ...] = (
     (r"qwen-?3-?vl|qwen3_vl", "qwen3_vl"),
     (r"qwen-?3\.[5-9].*-a\d+b|qwen-?3\.[5-9]-?(plus|flash|max)", "qwen3_5_moe"),
     (r"qwen-?3\.[5-9]|qwen3_5", "qwen3_5"),
+    # Document models built on Qwen-VL, whose names do not say so: olmOCR's first release is a Qwen2-VL-7B
+    # fine-tune, its later ones Qwen2.5-VL-7B; dots.ocr and Nanonets-OCR read images as Qwen2.5-VL does
+    # (boxes in absolute pixels of the resized input).
+    (r"olmocr-7b-0225", "qwen2_vl"),
+    (r"olmocr|dots[._-]?ocr|nanonets-ocr", "qwen2_5_vl"),
 )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "classify_multi_prompt",
     "classify_prompt",
     "detect_prompt",
+    "document_prompt",
     "extract_prompt",
     "for_group",
     "group_detect_prompt",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 #: Changes whenever the wording of any prompt changes.
-PROMPT_VERSION = "2026-11-24.3"
+PROMPT_VERSION = "2026-12-06.1"
 
 
 def _quoted(classes: Sequence[str]) -> str:
@@ -177,3 +178,46 @@ def video_frames_note(timestamps: Sequence[float]) -> str:
         f"The following {len(timestamps)} images are frames of one video, in order, taken at these times "
         f"(seconds): {', '.join(f'{t:.1f}' for t in timestamps)}."
     )
+
+
+#: Whole-page document prompts, by format: Qwen's own triggers (QwenLM cookbooks' document parsing),
+#: olmOCR's ``build_no_anchoring_v4_yaml_prompt`` and dots.ocr's ``prompt_layout_all_en``, word for word.
+DOCUMENT_PROMPTS = {
+    "qwenvl-html": "QwenVL HTML",
+    "qwenvl-markdown": "QwenVL Markdown",
+    "olmocr": (
+        "Attached is one page of a document that you must process. "
+        "Just return the plain text representation of this document as if you were reading it naturally. "
+        "Convert equations to LateX and tables to HTML.\n"
+        "If there are any figures or charts, label them with the following markdown syntax "
+        "![Alt text describing the contents of the figure](page_startx_starty_width_height.png)\n"
+        "Return your output as markdown, with a front matter section on top specifying values for the "
+        "primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram parameters."
+    ),
+    "dots": (
+        "Please output the layout information from the PDF image, including each layout element's bbox, its "
+        "category, and the corresponding text content within the bbox.\n\n"
+        "1. Bbox format: [x1, y1, x2, y2]\n\n"
+        "2. Layout Categories: The possible categories are ['Caption', 'Footnote', 'Formula', 'List-item', "
+        "'Page-footer', 'Page-header', 'Picture', 'Section-header', 'Table', 'Text', 'Title'].\n\n"
+        "3. Text Extraction & Formatting Rules:\n"
+        "    - Picture: For the 'Picture' category, the text field should be omitted.\n"
+        "    - Formula: Format its text as LaTeX.\n"
+        "    - Table: Format its text as HTML.\n"
+        "    - All Others (Text, Title, etc.): Format their text as Markdown.\n\n"
+        "4. Constraints:\n"
+        "    - The output text must be the original text from the image, with no translation.\n"
+        "    - All layout elements must be sorted according to human reading order.\n\n"
+        "5. Final Output: The entire output must be a single JSON object.\n"
+    ),
+    "markdown": (
+        "Convert this page to Markdown. Read all of its text in reading order, with headings as Markdown "
+        "headings, tables as HTML and equations as LaTeX. Leave out page headers, footers and page numbers. "
+        "Output only the Markdown."
+    ),
+}
+
+
+def document_prompt(format: str) -> str:
+    """A whole page read in one of the document formats (:data:`DOCUMENT_PROMPTS`)."""
+    return DOCUMENT_PROMPTS[format]

@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [
     (ROOT / "qwen_vlm" / "client.py", ROOT / "qwen_vlm" / "async_client.py"),
     (ROOT / "qwen_vlm" / "screen_methods.py", ROOT / "qwen_vlm" / "async_screen_methods.py"),
+    (ROOT / "qwen_vlm" / "document_methods.py", ROOT / "qwen_vlm" / "async_document_methods.py"),
 ]
 SYNC, ASYNC = PAIRS[0]
 BEGIN, END = "    # <twin:begin>", "    # <twin:end>"
-NOTICE = "    # <twin:begin> generated from client.py by scripts/generate_async_client.py: do not edit"
 
 
 def region(text: str) -> tuple[int, int]:
@@ -36,7 +36,7 @@ def region(text: str) -> tuple[int, int]:
 
 def transform(methods: str) -> str:
     methods = re.sub(r"(?m)^(    )def ", r"\1async def ", methods)
-    methods = methods.replace("return self._call(", "return await self._call(")
+    methods = re.sub(r"return self\._call(\w*)\(", r"return await self._call\1(", methods)
     return methods
 
 
@@ -47,7 +47,8 @@ def generate(sync_path: Path = PAIRS[0][0], async_path: Path = PAIRS[0][1]) -> s
     current = async_path.read_text()
     a_start = current.index(BEGIN)
     a_end = current.index(END)
-    text = current[:a_start] + NOTICE.replace("client.py", sync_path.name) + "\n" + methods + current[a_end:]
+    notice = f"{BEGIN} generated from {sync_path.name} by scripts/generate_async_client.py: do not edit"
+    text = current[:a_start] + notice + "\n" + methods + current[a_end:]
     formatted = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(async_path), "-"],
         input=text, capture_output=True, text=True, check=True, cwd=ROOT,

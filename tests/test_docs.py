@@ -30,6 +30,7 @@ def test_prompts_doc_matches_the_code() -> None:
         prompts.point_prompt(["cat", "dog"]),
         prompts.extract_prompt({"company": "the company name", "total": "the amount paid"}, None),
         prompts.extract_prompt(None, None),
+        *(prompts.document_prompt(name) for name in prompts.DOCUMENT_PROMPTS),
     ]
     for prompt in expected:
         assert f"```text\n{prompt}\n```" in text

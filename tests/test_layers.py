@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "class_scoring",
         ),
     ),
-    ("inputs", ("images", "remote_file", "image_refs", "video_files", "video", "groups")),
+    ("inputs", ("images", "remote_file", "image_refs", "video_files", "video", "groups", "pdf")),
     ("drawing", ("draw",)),
     ("results", ("results",)),
     ("tasks and backends", ("tasks", "backends")),
@@ -41,7 +41,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "engine",
         ("engine", "store", "streaming"),
     ),
-    ("clients", ("screen_methods", "async_screen_methods", "client", "async_client")),
+    (
+        "clients",
+        (
+            "screen_methods",
+            "async_screen_methods",
+            "document_methods",
+            "async_document_methods",
+            "client",
+            "async_client",
+        ),
+    ),
     (
         "edges",
         (

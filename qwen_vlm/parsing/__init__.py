@@ -10,7 +10,7 @@ stray ones), each value is parsed by the C ``json`` decoder, and only small brok
 
 from __future__ import annotations
 
-from .fences import Fence, find_fences
+from .fences import Fence, find_fences, strip_fences
 from .json_values import (
     MAX_JSON_DEPTH,
     JSONObject,
@@ -22,6 +22,7 @@ from .json_values import (
     scan_json,
 )
 from .labels import find_mentions, normalize_label
+from .repetition import repetition
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -35,5 +36,7 @@ __all__ = [
     "find_mentions",
     "normalize_label",
     "parse_json",
+    "repetition",
     "scan_json",
+    "strip_fences",
 ]

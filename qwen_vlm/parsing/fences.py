@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Fence", "find_fences"]
+__all__ = ["Fence", "find_fences", "strip_fences"]
 
 
 @dataclass(frozen=True)
@@ -46,3 +46,19 @@ def find_fences(text: str) -> list[Fence]:
             Fence(opening.group(1).lower(), text[body_start : closing.start()], True, opening.start())
         )
         pos = closing.end()
+
+
+#: Fence languages a whole document answer comes in.
+_DOCUMENT_LANGS = ("", "html", "markdown", "md", "latex", "text")
+
+
+def strip_fences(text: str) -> str:
+    """A document answer without the code fence it was wrapped in (and any lead-in line before it).
+
+    The answer is unchanged when no fence holds most of it (a Markdown page with a code block in it).
+    """
+    fences = [f for f in find_fences(text) if f.lang in _DOCUMENT_LANGS]
+    if not fences:
+        return text
+    largest = max(fences, key=lambda f: len(f.body))
+    return largest.body if len(largest.body) >= len(text.strip()) / 2 else text

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from .base import Result, Usage
 from .classification import Classification, MultiLabelClassification
+from .documents import BLOCK_CATEGORIES, Block, Document, Page
 from .events import Event, Events
 from .extraction import Extraction
 from .located import Detection, Detections, Point, Points
@@ -26,14 +27,18 @@ from .screens import Action, Target
 from .text import TextRegion, TextResult
 
 __all__ = [
+    "BLOCK_CATEGORIES",
     "Action",
+    "Block",
     "Classification",
     "Detection",
     "Detections",
+    "Document",
     "Event",
     "Events",
     "Extraction",
     "MultiLabelClassification",
+    "Page",
     "Point",
     "Points",
     "Result",

@@ -193,6 +193,9 @@ class Task:
             results combined by :meth:`merge`.
         refines: ``refine=True`` is honoured: :meth:`zoom` names the spans to look at again more
             closely and :meth:`zoomed` puts the closer looks' answers in the result.
+        stop_on_repetition: Long answers that can fall into a loop (a document page): a local
+            generation stops as soon as the answer certainly repeats itself
+            (:func:`qwen_vlm.parsing.repetition`) instead of running to ``max_tokens``.
     """
 
     name: ClassVar[str] = ""
@@ -209,6 +212,7 @@ class Task:
     cli_argument: ClassVar[str | None] = None
     windows: ClassVar[bool] = False
     refines: ClassVar[bool] = False
+    stop_on_repetition: ClassVar[bool] = False
 
     @property
     def label(self) -> str:

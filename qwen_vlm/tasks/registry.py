@@ -14,6 +14,7 @@ from ..errors import ConfigurationError
 from ..results import Result
 from .base import Task
 from .classify import ClassifyMultiTask, ClassifyTask
+from .documents import DOCUMENT_FORMATS
 from .events import LocateEventsTask
 from .extract import ExtractTask
 from .freeform import AskTask, CaptionTask, DetailedCaptionTask, PromptTask
@@ -38,6 +39,7 @@ BUILTIN_TASKS: tuple[Task, ...] = (
     LocateEventsTask(),
     GroundTask(),
     ActTask(),
+    *DOCUMENT_FORMATS.values(),
 )
 #: The entry-point group packages publish their tasks under.
 ENTRY_POINT_GROUP = "qwen_vlm.tasks"

@@ -1,0 +1,242 @@
+"""Documents read page by page: pages rendered while earlier ones are being read, retried, assembled.
+
+``parse_document`` plans here and runs each page as a call of its own (through the result store, so a
+page is stored as soon as it settles and a job run again sends only the pages not yet stored). One
+thread renders pages in order into a short queue; ``workers`` threads (the backend's concurrency) take
+up to ``batch`` pages each and ask about them, so rendering hides behind waiting for answers. A page is
+asked again when its answer says it is turned (olmOCR's ``rotation_correction``: the image turned by
+PIL's ``Transpose.ROTATE_<degrees>`` as olmOCR's pipeline turns it, at most three times) or when the
+answer loops (once, at temperature 0.2, as olmOCR raises the temperature of its retries).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from ..errors import ConfigurationError, QwenVLMError
+from ..options import check_int
+from ..pdf import DocumentError, PdfFile, open_document, page_numbers
+from ..progress import progress_bar
+from ..results import Document, Page
+from ..tasks import Task, get_task
+from ..tasks.documents import DOCUMENT_FORMATS, DocumentFormat, default_format
+
+__all__ = ["DEFAULT_LONGEST_SIDE", "DocumentJob", "plan_documents", "read_documents", "resolve_format"]
+
+#: Longest side pages are rendered at, by format (olmOCR's pipeline renders at 1288).
+DEFAULT_LONGEST_SIDE = {"olmocr": 1288, "markdown": 1288}
+#: Longest side for other formats.
+LONGEST_SIDE = 1600
+#: Most times a page is turned and asked again.
+MAX_ROTATIONS = 3
+#: Temperature of the one retry of a page whose answer looped.
+RETRY_TEMPERATURE = 0.2
+#: Longest side of the picture a page keeps for display.
+THUMBNAIL = 320
+_TURNS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+
+#: Asks about pages: ``(images, options) -> one Page per image``.
+Ask = Callable[[list[Image.Image], dict[str, Any]], list[Any]]
+
+
+def resolve_format(format: str | Task | None, model: str) -> Task:
+    """The task ``format`` names (``None``: the model's own format).
+
+    Raises:
+        ConfigurationError: An unknown format, or a task whose result is not a Page.
+    """
+    if format is None:
+        return DOCUMENT_FORMATS[default_format(model)]
+    if isinstance(format, str) and format in DOCUMENT_FORMATS:
+        return DOCUMENT_FORMATS[format]
+    try:
+        task = get_task(format)
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"unknown document format {format!r}; formats: {', '.join(DOCUMENT_FORMATS)}, or a Task "
+            "whose result is a Page"
+        ) from None
+    if not issubclass(task.result, Page):
+        raise ConfigurationError(f"{task.label} is not a document format (its result is not a Page)")
+    return task
+
+
+@dataclass
+class DocumentJob:
+    """One document of a call: what it is, which pages to read, and its pages once read."""
+
+    index: int
+    source: Any
+    opened: PdfFile | Image.Image | None
+    numbers: list[int]
+    error: QwenVLMError | None = None
+    pages: dict[int, Page] = dataclasses.field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """Pages in the whole document."""
+        return self.opened.page_count if isinstance(self.opened, PdfFile) else 1
+
+    def render(self, number: int, longest_side: int) -> Image.Image:
+        """Page ``number``'s image (an image source is its own page 1, at its own size)."""
+        if isinstance(self.opened, PdfFile):
+            return self.opened.render(number, longest_side)
+        assert isinstance(self.opened, Image.Image)
+        return self.opened
+
+
+def plan_documents(sources: Sequence[Any], single: bool, pages: Any) -> list[DocumentJob]:
+    """Every document opened and its pages chosen, before anything is sent.
+
+    Raises:
+        ConfigurationError: A page out of range (for any document), a bad ``pages=``.
+        DocumentError: A single document that cannot be read (in a list: that document's failure).
+    """
+    jobs = []
+    for i, source in enumerate(sources):
+        index = None if single else i
+        try:
+            opened = open_document(source, index)
+        except DocumentError as exc:
+            if single:
+                raise
+            jobs.append(DocumentJob(i, source, None, [], error=exc))
+            continue
+        count = opened.page_count if isinstance(opened, PdfFile) else 1
+        name = opened.name if isinstance(opened, PdfFile) else "the image"
+        jobs.append(DocumentJob(i, source, opened, page_numbers(pages, count, name)))
+    return jobs
+
+
+def read_documents(
+    jobs: list[DocumentJob],
+    task: Task,
+    ask: Ask,
+    *,
+    options: dict[str, Any],
+    longest_side: int | None,
+    workers: int,
+    batch: int,
+    progress: bool | None,
+    model: str,
+) -> list[Document]:
+    """Every page of every job read (rendering overlapping the reading); one Document per job, in order."""
+    side = check_int("longest_side", longest_side) or DEFAULT_LONGEST_SIDE.get(
+        _format_name(task), LONGEST_SIDE
+    )
+    work = [(job, number) for job in jobs if job.error is None for number in job.numbers]
+    ready: queue.Queue[Any] = queue.Queue(maxsize=max(2, 2 * workers * batch))
+    bar = progress_bar(len(work), progress, f"parse_document ({_format_name(task)})")
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def render() -> None:
+        for job, number in work:
+            if stop.is_set():
+                break
+            try:
+                item: Any = (job, number, job.render(number, side), None)
+            except QwenVLMError as exc:
+                item = (job, number, None, exc)
+            ready.put(item)
+        for _ in range(workers):
+            ready.put(None)
+
+    def work_loop() -> None:
+        while not stop.is_set():
+            item = ready.get()
+            if item is None:
+                return
+            taken = [item]
+            while len(taken) < batch:
+                try:
+                    more = ready.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    ready.put(None)  # another worker's end mark
+                    break
+                taken.append(more)
+            try:
+                _read(taken, ask, options)
+            except BaseException as exc:  # a whole-call error (bad key...): stop everything
+                failure.append(exc)
+                stop.set()
+                return
+            if bar is not None:
+                bar.update(len(taken))
+
+    renderer = threading.Thread(target=render, name="qwen-vlm-render", daemon=True)
+    renderer.start()
+    threads = [threading.Thread(target=work_loop, name=f"qwen-vlm-page-{k}") for k in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    while renderer.is_alive():  # let a renderer blocked on a full queue finish
+        try:
+            ready.get_nowait()
+        except queue.Empty:
+            renderer.join(0.01)
+    if bar is not None:
+        bar.close()
+    if failure:
+        raise failure[0]
+    return [_document(job, task, model) for job in jobs]
+
+
+def _format_name(task: Task) -> str:
+    return task.format if isinstance(task, DocumentFormat) else task.name
+
+
+def _read(items: list[Any], ask: Ask, options: dict[str, Any]) -> None:
+    """Ask about rendered pages together, then settle each (turned or looping pages asked again)."""
+    readable = [(job, number, image) for job, number, image, error in items if error is None]
+    for job, number, _, error in items:
+        if error is not None:
+            job.pages[number] = Page(number=number, error=str(error), exception=error, attempts=0)
+    if not readable:
+        return
+    first = ask([image for _, _, image in readable], options)
+    for (job, number, image), page in zip(readable, first, strict=True):
+        job.pages[number] = _settle(page, image, number, ask, options)
+
+
+def _settle(page: Page, image: Image.Image, number: int, ask: Ask, options: dict[str, Any]) -> Page:
+    """A page's final result: turned and asked again while it says it is turned; asked once more on a loop."""
+    rotation, attempts, sent = 0, 1, image
+    turns = 0
+    while page.ok and page.suggested_rotation and turns < MAX_ROTATIONS:
+        rotation = (rotation + page.suggested_rotation) % 360
+        sent = image.transpose(_TURNS[rotation]) if rotation else image
+        page = ask([sent], options)[0]
+        attempts += 1
+        turns += 1
+    if not page.ok and "loops" in (page.error or ""):
+        page = ask(
+            [sent], {**options, "temperature": max(RETRY_TEMPERATURE, options.get("temperature") or 0)}
+        )[0]
+        attempts += 1
+    thumbnail = sent.copy()
+    thumbnail.thumbnail((THUMBNAIL, THUMBNAIL))
+    return dataclasses.replace(
+        page, number=number, rotation=rotation, attempts=attempts, image_size=sent.size, source=thumbnail
+    )
+
+
+def _document(job: DocumentJob, task: Task, model: str) -> Document:
+    name = _format_name(task)
+    if job.error is not None:
+        return Document(source=job.source, format=name, model=model, error=str(job.error))
+    if isinstance(job.opened, PdfFile):
+        job.opened.close()
+    pages = tuple(job.pages[number] for number in job.numbers if number in job.pages)
+    return Document(pages=pages, source=job.source, format=name, model=model, page_count=job.count)

@@ -1,0 +1,163 @@
+"""Documents as inputs: a PDF (path or bytes) or one image, opened and checked, pages rendered (pypdfium2).
+
+PDF pages are rendered with pypdfium2 (the ``documents`` extra): Google's PDFium, the renderer of
+Chrome, in a self-contained wheel — what olmOCR and docling render with. A page is rendered so that its
+longest side is ``longest_side`` pixels. PDFium is not thread-safe: one document is rendered by one
+thread at a time (:class:`PdfFile` holds a lock).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .errors import ConfigurationError, ImageError, MissingDependencyError
+from .images import is_image_input, load_image
+
+__all__ = ["DocumentError", "DocumentSource", "PdfFile", "open_document", "page_numbers"]
+
+#: A PDF file's first bytes.
+PDF_MAGIC = b"%PDF-"
+
+
+class DocumentError(ImageError):
+    """A document could not be read: not a PDF or an image, a damaged PDF, a password-protected PDF."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message, index)
+        where = f"document {index}" if index is not None else "document"
+        self.args = (f"{where}: {message}",)
+
+
+class PdfFile:
+    """An open PDF: its page count and its pages rendered on demand.
+
+    Args:
+        data: The file's bytes.
+        name: How messages name it.
+        index: Its position in a call (for messages).
+
+    Raises:
+        DocumentError: A damaged or password-protected PDF.
+        MissingDependencyError: pypdfium2 is not installed.
+    """
+
+    def __init__(self, data: bytes, name: str, index: int | None = None) -> None:
+        try:
+            import pypdfium2
+        except ImportError:
+            raise MissingDependencyError("pypdfium2", "documents", "Reading PDF files") from None
+        self.name = name
+        self._lock = threading.Lock()
+        try:
+            self._pdf: Any = pypdfium2.PdfDocument(data)
+        except pypdfium2.PdfiumError as exc:
+            reason = str(exc)
+            if "password" in reason.lower():
+                raise DocumentError(f"{name} is protected by a password", index) from None
+            raise DocumentError(f"{name} is a damaged PDF ({reason})", index) from None
+        self.page_count = len(self._pdf)
+        if self.page_count == 0:
+            raise DocumentError(f"{name} has no pages", index)
+
+    def render(self, number: int, longest_side: int) -> Image.Image:
+        """Page ``number`` (1-based) as an RGB image whose longest side is ``longest_side`` pixels.
+
+        Raises:
+            DocumentError: The page cannot be rendered.
+        """
+        with self._lock:
+            try:
+                page = self._pdf[number - 1]
+                width, height = page.get_size()
+                scale = longest_side / max(width, height, 1e-6)
+                image: Image.Image = page.render(scale=scale).to_pil().convert("RGB")
+                page.close()
+            except Exception as exc:  # PDFium's own errors
+                raise DocumentError(f"page {number} of {self.name} cannot be rendered: {exc}") from None
+        return image
+
+    def close(self) -> None:
+        """Release the document."""
+        with self._lock:
+            self._pdf.close()
+
+
+#: What ``parse_document`` reads: a PDF (a path, ``pathlib.Path`` or bytes) or one image.
+DocumentSource = str | os.PathLike[str] | bytes | Image.Image
+
+
+def _name(source: Any) -> str:
+    if isinstance(source, (bytes, bytearray)):
+        return f"a PDF of {len(source)} bytes"
+    text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+
+
+def open_document(source: Any, index: int | None = None) -> PdfFile | Image.Image:
+    """A PDF opened, or an image read: anything else is refused naming it.
+
+    Raises:
+        DocumentError: A file that is neither, a damaged or locked PDF, a missing file.
+        ConfigurationError: A value of a type that cannot be a document.
+    """
+    name = _name(source)
+    if isinstance(source, (bytes, bytearray)):
+        if bytes(source[:1024]).lstrip().startswith(PDF_MAGIC):
+            return PdfFile(bytes(source), name, index)
+        try:
+            return load_image(bytes(source), index)
+        except ImageError:
+            raise DocumentError(f"{name} are neither a PDF nor an image", index) from None
+    if isinstance(source, (str, os.PathLike)) and not str(source).lower().startswith(("http://", "https://")):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            missing = f"file {name} not found" if not path.exists() else f"{name} is not a file"
+            raise DocumentError(missing, index)
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+        if head.lstrip().startswith(PDF_MAGIC):
+            return PdfFile(path.read_bytes(), name, index)
+        try:
+            return load_image(path, index)
+        except ImageError:
+            raise DocumentError(f"{name} is neither a PDF nor an image", index) from None
+    if is_image_input(source):
+        try:
+            return load_image(source, index)
+        except ImageError as exc:
+            raise DocumentError(getattr(exc, "reason", str(exc)), index) from None
+    raise ConfigurationError(
+        f"parse_document takes a PDF (a path or bytes) or an image, got {type(source).__name__}"
+    )
+
+
+def page_numbers(pages: Any, count: int, name: str) -> list[int]:
+    """The 1-based page numbers ``pages`` selects from a document of ``count`` pages (``None``: all).
+
+    Raises:
+        ConfigurationError: A page out of range, or a selection that is not an int, a range or a list.
+    """
+    if pages is None:
+        return list(range(1, count + 1))
+    if isinstance(pages, bool):
+        raise ConfigurationError(f"pages= takes page numbers (1-based), got {pages!r}")
+    chosen: Sequence[Any] = [pages] if isinstance(pages, int) else pages
+    if not isinstance(chosen, (range, list, tuple)) or not chosen:
+        raise ConfigurationError(
+            f"pages= takes an int, a range or a non-empty list of page numbers, got {pages!r}"
+        )
+    numbers = []
+    for number in chosen:
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ConfigurationError(f"pages= holds page numbers (ints, 1-based), got {number!r}")
+        if not 1 <= number <= count:
+            raise ConfigurationError(f"page {number} is out of range: {name} has {count} page(s) (1-based)")
+        if number not in numbers:
+            numbers.append(number)
+    return numbers

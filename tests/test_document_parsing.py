@@ -1,0 +1,161 @@
+"""parse_document: a PDF built in the test, read page by page in each format over a loopback server.
+
+The server plays the document model (tests/documents_kit.py): it reads which page it was sent and
+answers with that page's elements, boxes in the convention of the model id, so each block's box can be
+checked against where the element was drawn on the page image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chat_server import ChatServer, Reply, chat_server, completion
+from documents_kit import PAGES, TABLE, answer, build_pdf, drawn_box
+
+from qwen_vlm import ConfigurationError, Document, DocumentError, QwenVLM
+
+pypdfium2 = pytest.importorskip("pypdfium2")
+pytest.importorskip("fpdf")
+pytest.importorskip("openai")
+
+Q25, Q3 = "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen3-VL-8B-Instruct"
+EXPECTED = "\n\n".join(
+    [
+        "# A Study of Boxes",
+        "The first paragraph says what was done.",
+        TABLE,
+        "$$\nE = mc^2\n$$",
+        "## Results",
+        "The second page holds the results.",
+        TABLE.replace("alpha", "beta"),
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_pdf(tmp_path_factory.mktemp("docs") / "two-pages.pdf")
+
+
+@pytest.fixture
+def server() -> Any:
+    with chat_server() as s:
+        yield s
+
+
+def rendered(pdf: Path, number: int, longest_side: int) -> Any:
+    """The page as the test renders it itself (lossless), to find where elements were drawn."""
+    document = pypdfium2.PdfDocument(str(pdf))
+    page = document[number - 1]
+    width, height = page.get_size()
+    return page.render(scale=longest_side / max(width, height)).to_pil().convert("RGB")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "model", "relative", "boxed"),
+    [
+        ("qwenvl-html", Q25, False, "all"),
+        ("qwenvl-html", Q3, True, "all"),
+        ("qwenvl-markdown", Q3, True, "table"),
+        ("olmocr", "allenai/olmOCR-2-7B-1025", False, None),
+        ("dots", "rednote-hilab/dots.ocr", False, "all"),
+        ("markdown", Q3, True, None),
+    ],
+)
+def test_each_format_reads_the_pages_with_their_layout(
+    server: ChatServer, pdf: Path, fmt: str, model: str, relative: bool, boxed: str | None
+) -> None:
+    server.script = lambda n, body: Reply(body=completion(answer(fmt, body, relative)))
+    vlm = QwenVLM(model, backend="openai", base_url=server.url)
+    default = fmt in ("olmocr", "dots") or (fmt == "qwenvl-html")
+    document = vlm.parse_document(pdf, format=None if default else fmt)
+    assert isinstance(document, Document) and document.ok, document
+    assert document.format == fmt and [p.number for p in document.pages] == [1, 2]
+    assert len(server.requests) == 2 and document.page_count == 2
+    side = 1288 if fmt in ("olmocr", "markdown") else 1600
+    for page, elements in zip(document.pages, PAGES, strict=True):
+        picture = rendered(pdf, page.number, side)
+        assert page.image_size == picture.size and max(picture.size) == side
+        for element in elements:
+            found = [b for b in page.blocks if b.category == element.category]
+            if boxed is None or (boxed == "table" and element.category != "table"):
+                assert all(b.bbox is None for b in found if b.category != "figure")
+                continue
+            assert len(found) == 1 or element.category == "page-footer", (element, page.blocks)
+            block = found[0]
+            drawn = drawn_box(picture, element.grey)
+            assert block.bbox is not None
+            assert all(abs(a - b) <= 2 for a, b in zip(block.bbox, drawn, strict=True)), (block, drawn)
+    assert document.markdown == EXPECTED
+    assert "Journal of Tests" not in document.markdown and "Page 1" not in document.markdown
+    if fmt in ("qwenvl-html", "dots"):  # furniture stays as blocks, and in Markdown when asked for
+        assert document.pages[0].blocks[0].category == "page-header"
+        assert "Journal of Tests" in document.to_markdown(furniture=True)
+
+
+def test_documents_save_and_convert(server: ChatServer, pdf: Path, tmp_path: Path) -> None:
+    import json
+
+    server.script = lambda n, body: Reply(body=completion(answer("qwenvl-html", body, True)))
+    document = QwenVLM(Q3, backend="openai", base_url=server.url).parse_document(pdf, pages=[2])
+    assert [p.number for p in document] == [2] and document.page_count == 2
+    assert document.save(tmp_path / "out.md").read_text() == document.markdown + "\n"
+    html = document.save(tmp_path / "out.html").read_text()
+    assert '<section class="page" data-page="2">' in html and "data-bbox=" in html
+    data = json.loads(document.save(tmp_path / "out.json").read_text())
+    assert data["pages"][0]["number"] == 2 and data["pages"][0]["blocks"][0]["category"] == "section-header"
+    with pytest.raises(ConfigurationError, match=r"\.md, \.html or \.json"):
+        document.save(tmp_path / "out.txt")
+    assert "page 2" in document._repr_html_() and "<img src='data:image/png" in document._repr_html_()
+    document.pages[0].draw()
+
+
+def test_bad_documents_are_typed_errors_before_any_request(
+    server: ChatServer, pdf: Path, tmp_path: Path
+) -> None:
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a document")
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(pdf.read_bytes()[:400])
+    locked = tmp_path / "locked.pdf"
+    _encrypt(pdf, locked)
+    for source, message in [
+        (text, "neither a PDF nor an image"),
+        (damaged, "damaged PDF"),
+        (locked, "password"),
+        (tmp_path / "gone.pdf", "not found"),
+        (b"%PDF-1.4 garbage", "damaged PDF"),
+    ]:
+        with pytest.raises(DocumentError, match=message):
+            vlm.parse_document(source)
+    with pytest.raises(ConfigurationError, match="page 3 is out of range"):
+        vlm.parse_document(pdf, pages=[1, 3])
+    with pytest.raises(ConfigurationError, match="unknown document format"):
+        vlm.parse_document(pdf, format="latex")
+    with pytest.raises(ConfigurationError, match="pages="):
+        vlm.parse_document(pdf, pages="1")
+    assert server.requests == []
+    # in a list, a bad document is that document's failure; the others are read
+    server.script = lambda n, body: Reply(body=completion(answer("qwenvl-html", body, True)))
+    good, bad = vlm.parse_document([pdf, damaged])
+    assert good.ok and len(good.pages) == 2 and not bad.ok and "damaged" in (bad.error or "")
+
+
+def _encrypt(source: Path, target: Path) -> None:
+    pypdf = pytest.importorskip("pypdf")
+    writer = pypdf.PdfWriter(clone_from=str(source))
+    writer.encrypt("secret")
+    writer.write(str(target))
+
+
+def test_an_image_is_a_one_page_document(server: ChatServer, pdf: Path) -> None:
+    picture = rendered(pdf, 1, 1000)
+    server.script = lambda n, body: Reply(body=completion(answer("dots", body, False)))
+    document = QwenVLM("rednote-hilab/dots.ocr", backend="openai", base_url=server.url).parse_document(picture)
+    assert document.ok and len(document.pages) == 1 and document.pages[0].image_size == picture.size
+    title = next(b for b in document.pages[0].blocks if b.category == "title")
+    drawn = drawn_box(picture, 40)
+    assert all(abs(a - b) <= 2 for a, b in zip(title.bbox or (), drawn, strict=True))
