@@ -154,8 +154,90 @@ def _encrypt(source: Path, target: Path) -> None:
 def test_an_image_is_a_one_page_document(server: ChatServer, pdf: Path) -> None:
     picture = rendered(pdf, 1, 1000)
     server.script = lambda n, body: Reply(body=completion(answer("dots", body, False)))
-    document = QwenVLM("rednote-hilab/dots.ocr", backend="openai", base_url=server.url).parse_document(picture)
+    document = QwenVLM("rednote-hilab/dots.ocr", backend="openai", base_url=server.url).parse_document(
+        picture
+    )
     assert document.ok and len(document.pages) == 1 and document.pages[0].image_size == picture.size
     title = next(b for b in document.pages[0].blocks if b.category == "title")
     drawn = drawn_box(picture, 40)
     assert all(abs(a - b) <= 2 for a, b in zip(title.bbox or (), drawn, strict=True))
+
+
+FRONT = (
+    "---\nprimary_language: en\nis_rotation_valid: {valid}\nrotation_correction: {turn}\n"
+    "is_table: False\nis_diagram: False\n---\n"
+)
+
+
+def test_a_page_olmocr_says_is_turned_is_sent_again_turned(server: ChatServer, pdf: Path) -> None:
+    import numpy as np
+    from documents_kit import sent_image
+    from PIL import Image
+
+    def script(n: int, body: dict[str, Any]) -> Reply:
+        if n == 0:
+            return Reply(body=completion(FRONT.format(valid="False", turn=90) + "sdrawkcab txet"))
+        return Reply(body=completion(FRONT.format(valid="True", turn=0) + "The page, upright."))
+
+    server.script = script
+    vlm = QwenVLM("allenai/olmOCR-2-7B-1025", backend="openai", base_url=server.url)
+    document = vlm.parse_document(pdf, pages=1)
+    (page,) = document.pages
+    assert len(server.requests) == 2 and page.ok and page.rotation == 90 and page.attempts == 2
+    assert page.markdown == "The page, upright." and page.metadata["is_rotation_valid"] is True
+    first, second = (sent_image(body) for body in server.requests)
+    assert second.size == (first.height, first.width)  # turned a quarter, as olmOCR turns it
+    turned = np.asarray(first.transpose(Image.Transpose.ROTATE_90).resize(second.size), dtype=float)
+    assert np.abs(turned - np.asarray(second, dtype=float)).mean() < 4  # the same page, turned (JPEG aside)
+    assert page.image_size == rendered(pdf, 1, 1288).size[::-1]  # the page image as sent, turned
+
+
+def test_a_looping_answer_is_asked_once_more_warmer(server: ChatServer, pdf: Path) -> None:
+    loop = "Name | Value\n" + "| alpha | 1 |\n" * 60
+
+    def script(n: int, body: dict[str, Any]) -> Reply:
+        return Reply(body=completion(loop if n == 0 else "The first paragraph says what was done."))
+
+    server.script = script
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url)
+    (page,) = vlm.parse_document(pdf, pages=[1], format="markdown").pages
+    assert len(server.requests) == 2 and page.ok and page.attempts == 2
+    assert page.markdown == "The first paragraph says what was done."
+    assert "temperature" not in server.requests[0] and server.requests[1]["temperature"] == 0.2
+    server.requests.clear()
+    server.script = lambda n, body: Reply(body=completion(loop))
+    (page,) = vlm.parse_document(pdf, pages=[1], format="markdown").pages
+    assert len(server.requests) == 2 and not page.ok and "loops" in (page.error or "")
+    assert page.text == loop.strip()  # the text is kept, and why it failed is said
+
+
+def test_a_cut_answer_says_so(server: ChatServer, pdf: Path) -> None:
+    server.script = lambda n, body: Reply(body=completion("# A Study", finish_reason="length"))
+    (page,) = QwenVLM(Q3, backend="openai", base_url=server.url).parse_document(
+        pdf, pages=1, format="markdown"
+    )
+    assert page.truncated and page.finish_reason == "length"
+
+
+def test_a_local_generation_forced_into_a_loop_stops_early(pdf: Path, checkpoints: dict[str, Path]) -> None:
+    """A logits processor forces ``| a | a | a ...``: the generation stops within a few checks, not at 2000."""
+    torch = pytest.importorskip("torch")
+
+    def forced(tokenizer: Any) -> dict[str, Any]:
+        cycle = tokenizer.encode("| a ", add_special_tokens=False)
+
+        class Loop:
+            def __call__(self, input_ids: Any, scores: Any) -> Any:
+                forced_scores = torch.full_like(scores, -float("inf"))
+                forced_scores[:, cycle[input_ids.shape[1] % len(cycle)]] = 0.0
+                return forced_scores
+
+        return {"logits_processor": [Loop()]}
+
+    vlm = QwenVLM(str(checkpoints["qwen2_5_vl"]), generate_kwargs=forced)
+    document = vlm.parse_document(pdf, pages=1, format="markdown", longest_side=320, max_tokens=2000)
+    (page,) = document.pages
+    assert not page.ok and "loops" in (page.error or "") and page.attempts == 2
+    assert page.finish_reason == "repetition"
+    assert page.usage is not None and page.usage.completion_tokens <= 160  # stopped at a check, not at 2000
+    print(f"stopped after {page.usage.completion_tokens} tokens of 2000")

@@ -64,6 +64,9 @@ class GenerationRequest:
         more_images: The other images of a group (:class:`~qwen_vlm.Images`), after ``image``, in order;
             every image is sent before the prompt.
         video: For a :class:`~qwen_vlm.Video`: its sampled clip (``image`` is then its first frame).
+        stop_on_repetition: Stop generating as soon as the answer certainly loops
+            (:func:`qwen_vlm.parsing.repetition`), for backends that generate themselves (the answer then
+            ends with ``finish_reason == "repetition"``).
     """
 
     image: ImageRef
@@ -79,6 +82,7 @@ class GenerationRequest:
     more_images: tuple[ImageRef, ...] = ()
     video: VideoClip | None = None
     system: str | None = None
+    stop_on_repetition: bool = False
 
     @property
     def images(self) -> tuple[ImageRef, ...]:

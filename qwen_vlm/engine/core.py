@@ -278,6 +278,7 @@ class ClientCore:
                 more_images=tuple(members[i][1:]),
                 video=refs[i].clip,
                 system=texts[i][1],
+                stop_on_repetition=found.stop_on_repetition,
             )
             for i in positions
         ]

@@ -17,6 +17,7 @@ from ...thinking import split_thinking
 from ..base import GenerationRequest, GenerationResponse
 from .constrained import Grammars
 from .prefix_cache import PrefixCache, PrefixEntry
+from .repetition_stop import repetition_stop
 from .reuse import continue_prefix, prefix_entry
 from .runtime import Runtime
 from .scoring import class_scores
@@ -59,6 +60,12 @@ def generate_batch(
     # Answers with coordinates (detect, point) get each token's log-probability: a confidence per object.
     recorder = LogprobRecorder(rt.torch) if any(r.needs_geometry for r in requests) else None
     kwargs = _generate_kwargs(rt, extra, first.temperature, recorder, grammar)
+    watch = [r.stop_on_repetition for r in requests]
+    stop = repetition_stop(rt, watch, inputs["input_ids"].shape[1]) if any(watch) else None
+    if stop is not None:
+        kwargs["stopping_criteria"] = rt.transformers.StoppingCriteriaList(
+            [*(kwargs.get("stopping_criteria") or []), stop]
+        )
     with rt.torch.inference_mode():
         output = rt.model.generate(
             **inputs, max_new_tokens=max(r.max_tokens for r in requests), **kwargs, **(streaming or {})
@@ -76,7 +83,11 @@ def generate_batch(
                 response,
                 input_size=per_request[i][0],
                 input_sizes=per_request[i] if len(per_request[i]) > 1 else None,
-                finish_reason="length" if closed_early[i] else response.finish_reason,
+                finish_reason="length"
+                if closed_early[i]
+                else "repetition"
+                if stop is not None and i in stop.stopped
+                else response.finish_reason,
                 scores=class_scores(rt, request, prefix[0]) if prefix is not None else None,
             )
         )
