@@ -220,7 +220,7 @@ def test_a_cut_answer_says_so(server: ChatServer, pdf: Path) -> None:
 
 
 def test_a_local_generation_forced_into_a_loop_stops_early(pdf: Path, checkpoints: dict[str, Path]) -> None:
-    """A logits processor forces ``| a | a | a ...``: the generation stops within a few checks, not at 2000."""
+    """A logits processor forces ``| a | a | a ...``: generation stops within a few checks, not at 2000."""
     torch = pytest.importorskip("torch")
 
     def forced(tokenizer: Any) -> dict[str, Any]:

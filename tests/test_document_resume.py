@@ -25,13 +25,14 @@ pytest.importorskip("openai")
 
 Q3 = "Qwen/Qwen3-VL-8B-Instruct"
 CONCURRENT = 4
-JOB = """
+JOB = f"""
 import json, sys
 from qwen_vlm import QwenVLM
-vlm = QwenVLM(sys.argv[1], backend="openai", base_url=sys.argv[2], cache=sys.argv[3], max_concurrent_requests={c})
+model, url, store = sys.argv[1:4]
+vlm = QwenVLM(model, backend="openai", base_url=url, cache=store, max_concurrent_requests={CONCURRENT})
 document = vlm.parse_document(sys.argv[4], format="markdown", progress=False)
 open(sys.argv[5], "w").write(json.dumps(document.to_dict()))
-""".format(c=CONCURRENT)
+"""
 
 
 def test_a_killed_job_resumes_where_it_stopped(tmp_path: Path) -> None:

@@ -83,7 +83,8 @@ class Evaluation:
         classes: The dataset's classes, in table order.
         runs: One :class:`EvaluationRun` per client, in the order given.
         truth: What the answers were scored against: ``"boxes"`` (mAP), ``"label"``, ``"labels"``
-            (accuracy, F1) or ``"text"`` (CER).
+            (accuracy, F1), ``"text"`` (CER), ``"target"`` (GUI grounding accuracy) or ``"document"``
+            (olmOCR-bench pass rates; ``per_image`` holds one row per test).
     """
 
     task: str

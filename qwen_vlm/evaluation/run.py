@@ -8,9 +8,10 @@ from typing import Any
 
 from ..client import QwenVLM
 from ..errors import ConfigurationError
-from ..results import Classification, Detections, MultiLabelClassification
+from ..results import Classification, Detections, MultiLabelClassification, Page
 from ..tasks import Task, get_task
 from .datasets import load_dataset
+from .documents import DOCUMENT, load_bench, run_documents
 from .metrics import classification_scores, detection_scores, multilabel_scores, ocr_scores
 from .report import Evaluation, EvaluationRun
 from .samples import BOXES, LABEL, LABELS, TARGET, TEXT, LabelledSet
@@ -51,7 +52,8 @@ def evaluate(
             class folders, a ``supervision.DetectionDataset``, or a list of ``(image, truth)`` pairs —
             the truth being boxes ``[(label, (x1, y1, x2, y2)), ...]`` or a ``Detections`` (detect), a
             class (classify), class names (classify_multi) or the text (ocr).
-        task: ``"detect"``, ``"classify"``, ``"classify_multi"``, ``"ocr"``, or any task (a name or a
+        task: ``"detect"``, ``"classify"``, ``"classify_multi"``, ``"ocr"``, ``"document"`` (``dataset``
+            an olmOCR-bench folder; ``format=`` picks the answer format), or any task (a name or a
             :class:`~qwen_vlm.Task`) whose result is :class:`~qwen_vlm.Detections` (mAP),
             :class:`~qwen_vlm.Classification` (accuracy, F1), :class:`~qwen_vlm.MultiLabelClassification`
             (F1), or whose ``evaluated_as`` is ``"text"`` (CER against the true text, as ``ocr``).
@@ -70,6 +72,8 @@ def evaluate(
         ConfigurationError: For a task that cannot be evaluated, or no client.
         MissingDependencyError: Without the ``eval`` extra (pycocotools, scikit-learn, jiwer).
     """
+    if task in ("document", "parse_document") or (isinstance(task, Task) and issubclass(task.result, Page)):
+        return _documents(clients, dataset, task, progress, options)
     found = get_task(task)
     kind = _truth(found)
     if kind is None:
@@ -86,6 +90,22 @@ def evaluate(
         raise ConfigurationError("evaluate counts a failed image as a miss; strict= does not apply")
     runs = tuple(_run(name, client, found, labelled, progress, options) for name, client in named)
     return Evaluation(found.label, labelled.description, labelled.classes, runs, truth=kind)
+
+
+def _documents(
+    clients: Any, dataset: Any, task: Any, progress: bool | None, options: dict[str, Any]
+) -> Evaluation:
+    """Document parsing on an olmOCR-bench folder (``format=`` among the options picks the format)."""
+    fmt = task if isinstance(task, Task) else options.pop("format", None)
+    if "strict" in options:
+        raise ConfigurationError("evaluate counts a failed page as failing its tests; strict= does not apply")
+    named = _named(clients)
+    bench = load_bench(dataset)
+    runs = tuple(run_documents(name, client, bench, fmt, progress, options) for name, client in named)
+    description = bench.description + (
+        f"; {bench.skipped} math tests skipped (need a browser)" if bench.skipped else ""
+    )
+    return Evaluation("parse_document", description, (), runs, truth=DOCUMENT)
 
 
 def _named(clients: Any) -> list[tuple[str, QwenVLM]]:
