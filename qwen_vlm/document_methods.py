@@ -16,6 +16,7 @@ from typing_extensions import Unpack
 from .engine.call import CallOptions
 from .engine.pages import plan_documents, read_documents, resolve_format
 from .errors import BatchError, ConfigurationError
+from .image_refs import ImageRef
 from .results import Document
 from .tasks import Task
 
@@ -55,6 +56,7 @@ def run_documents(
     jobs = plan_documents(sources, single, pages)
     inner = {**options, "progress": False, "strict": False}
     backend = client.backend
+    size_of = client.capabilities.input_size  # resizes and encodes a page once, ahead of sending it
     documents = read_documents(
         jobs,
         task,
@@ -65,6 +67,10 @@ def run_documents(
         batch=max(1, int(backend.max_batch_size)),
         progress=progress,
         model=client.model,
+        warm=None
+        if size_of is None
+        else (lambda image: size_of(ImageRef(None, _image=image, _size=image.size))),
+        factor=client.info.spec.factor,
     )
     if strict:
         failed = [k for k, document in enumerate(documents) if not document.ok]

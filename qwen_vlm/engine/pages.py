@@ -84,12 +84,23 @@ class DocumentJob:
         """Pages in the whole document."""
         return self.opened.page_count if isinstance(self.opened, PdfFile) else 1
 
-    def render(self, number: int, longest_side: int) -> Image.Image:
-        """Page ``number``'s image (an image source is its own page 1, at its own size)."""
-        if isinstance(self.opened, PdfFile):
-            return self.opened.render(number, longest_side)
-        assert isinstance(self.opened, Image.Image)
-        return self.opened
+    def render(self, number: int, longest_side: int, factor: int = 1) -> Image.Image:
+        """Page ``number``'s image (an image source is its own page 1, at its own size).
+
+        A PDF page is rendered with its longest side ``longest_side`` rounded down to a multiple of
+        ``factor`` (the model's pixels per visual token side), its other side padded with white up to a
+        multiple of it: the image is then sent as rendered, without a resize.
+        """
+        if not isinstance(self.opened, PdfFile):
+            assert isinstance(self.opened, Image.Image)
+            return self.opened
+        image = self.opened.render(number, max(factor, longest_side - longest_side % factor))
+        width, height = (-(-side // factor) * factor for side in image.size)
+        if (width, height) == image.size:
+            return image
+        padded = Image.new("RGB", (width, height), (255, 255, 255))
+        padded.paste(image, (0, 0))
+        return padded
 
 
 def plan_documents(sources: Sequence[Any], single: bool, pages: Any) -> list[DocumentJob]:
@@ -126,8 +137,15 @@ def read_documents(
     batch: int,
     progress: bool | None,
     model: str,
+    warm: Callable[[Image.Image], Any] | None = None,
+    factor: int = 1,
 ) -> list[Document]:
-    """Every page of every job read (rendering overlapping the reading); one Document per job, in order."""
+    """Every page of every job read (rendering overlapping the reading); one Document per job, in order.
+
+    ``warm``: called by the rendering thread with each page image, so that what a backend does to an image
+    before sending it (the OpenAI-compatible backend resizes and encodes it once, then reuses it) is done
+    ahead, while the workers wait for answers.
+    """
     side = check_int("longest_side", longest_side) or DEFAULT_LONGEST_SIDE.get(
         _format_name(task), LONGEST_SIDE
     )
@@ -142,7 +160,10 @@ def read_documents(
             if stop.is_set():
                 break
             try:
-                item: Any = (job, number, job.render(number, side), None)
+                image = job.render(number, side, factor)
+                if warm is not None:
+                    warm(image)
+                item: Any = (job, number, image, None)
             except QwenVLMError as exc:
                 item = (job, number, None, exc)
             ready.put(item)
@@ -225,8 +246,7 @@ def _settle(page: Page, image: Image.Image, number: int, ask: Ask, options: dict
             [sent], {**options, "temperature": max(RETRY_TEMPERATURE, options.get("temperature") or 0)}
         )[0]
         attempts += 1
-    thumbnail = sent.copy()
-    thumbnail.thumbnail((THUMBNAIL, THUMBNAIL))
+    thumbnail = sent.reduce(max(1, max(sent.size) // THUMBNAIL))  # a box filter: fast
     return dataclasses.replace(
         page, number=number, rotation=rotation, attempts=attempts, image_size=sent.size, source=thumbnail
     )

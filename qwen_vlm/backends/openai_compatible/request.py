@@ -43,7 +43,7 @@ MAX_VIDEO_BYTES = 32 * 1024 * 1024
 #: Largest base64 payload sent for one image (Alibaba-served models reject data URLs over ~10 MB).
 MAX_PAYLOAD_BYTES = int(9.5 * 1024 * 1024)
 #: How many encoded images are kept for reuse.
-_ENCODE_CACHE_SIZE = 8
+_ENCODE_CACHE_SIZE = 32
 #: OpenRouter's ``provider`` fields for each privacy level.
 PRIVACY: dict[str, dict[str, Any]] = {
     "allow": {"data_collection": "allow"},
