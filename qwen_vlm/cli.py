@@ -261,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .evaluation.command import main as evaluate_main
 
         return evaluate_main(argv[1:])
+    if argv[:1] == ["parse-document"]:
+        from ._cli_documents import main as documents_main
+
+        return documents_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         task = task_of(args)

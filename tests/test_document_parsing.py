@@ -241,3 +241,26 @@ def test_a_local_generation_forced_into_a_loop_stops_early(pdf: Path, checkpoint
     assert page.finish_reason == "repetition"
     assert page.usage is not None and page.usage.completion_tokens <= 160  # stopped at a check, not at 2000
     print(f"stopped after {page.usage.completion_tokens} tokens of 2000")
+
+
+def test_the_command_line_writes_one_file_per_document(
+    server: ChatServer, pdf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qwen_vlm.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(pdf.read_bytes())
+    (folder / "b.pdf").write_bytes(pdf.read_bytes())
+    (folder / "notes.txt").write_text("skipped: not a document")
+    server.script = lambda n, body: Reply(body=completion(answer("qwenvl-html", body, True)))
+    common = ["--backend", "openai", "--base-url", server.url, "--model", Q3]
+    out = tmp_path / "out"
+    job = ["parse-document", str(folder), "-o", str(out), "--pages", "1-2", "--cache", str(tmp_path / "c.db")]
+    assert main([*job, *common]) == 0 and sorted(p.name for p in out.iterdir()) == ["a.md", "b.md"]
+    assert (out / "a.md").read_text() == EXPECTED + "\n" and len(server.requests) == 4
+    assert main([*job, *common]) == 0 and len(server.requests) == 4  # run again: every page from the store
+    assert main(["parse-document", str(pdf), "-o", str(out), "--to", "json", *common]) == 0
+    assert (out / "two-pages.json").exists()
+    assert main(["parse-document", str(pdf), "-o", str(out), "--pages", "9", *common]) == 2
+    assert "out of range" in capsys.readouterr().err

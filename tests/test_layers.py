@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "exporting",
             "_cli_options",
             "_cli_tasks",
+            "_cli_documents",
             "cli",
             "integrations",
             "testing",
