@@ -264,3 +264,21 @@ def test_the_command_line_writes_one_file_per_document(
     assert (out / "two-pages.json").exists()
     assert main(["parse-document", str(pdf), "-o", str(out), "--pages", "9", *common]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_a_document_becomes_a_docling_document(server: ChatServer, pdf: Path) -> None:
+    pytest.importorskip("docling_core")
+    server.script = lambda n, body: Reply(body=completion(answer("qwenvl-html", body, True)))
+    document = QwenVLM(Q3, backend="openai", base_url=server.url).parse_document(pdf)
+    docling = document.to_docling()
+    assert docling.name == "two-pages" and sorted(docling.pages) == [1, 2]
+    (table,) = [t for t in docling.tables if t.prov[0].page_no == 1]
+    assert table.data.num_rows == 2 and table.data.num_cols == 2
+    assert [c.text for c in table.data.table_cells] == ["Name", "Value", "alpha", "1"]
+    exported = docling.export_to_markdown()
+    assert "A Study of Boxes" in exported and "The second page holds the results." in exported
+    assert "Journal of Tests" not in exported  # page furniture is docling furniture
+    title = next(t for t in docling.texts if t.text == "A Study of Boxes")
+    block = next(b for b in document.pages[0].blocks if b.category == "title")
+    box = title.prov[0].bbox
+    assert (box.l, box.t, box.r, box.b) == block.bbox

@@ -206,6 +206,19 @@ class Document:
             )
         return "<!DOCTYPE html>\n<html><body>\n" + "\n".join(body) + "\n</body></html>\n"
 
+    def to_docling(self, name: str | None = None) -> Any:
+        """The document as a docling ``DoclingDocument`` (``pip install "qwen-vlm[docling]"``).
+
+        docling's exporters and chunkers then work on it; boxes become provenance, page furniture goes in
+        docling's furniture layer, tables become cells.
+        """
+        from .docling import to_docling
+
+        return to_docling(
+            self,
+            name or (Path(str(self.source)).stem if isinstance(self.source, (str, Path)) else "document"),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict: the document's fields and every page's."""
         return {
