@@ -36,6 +36,7 @@ def test_the_saved_notebook_has_cell_ids_and_outputs() -> None:
         "detect",
         "point",
         "extract",
+        "parse_document",
     ):
         assert f".{task}(" in methods, f"every task appears: {task}"
 
