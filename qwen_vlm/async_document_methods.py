@@ -7,7 +7,6 @@ on the client's event loop.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any, overload
 
@@ -31,6 +30,8 @@ class AsyncDocumentMethods:
         self, source: Any, format: Any, pages: Any, longest_side: int | None, options: dict[str, Any]
     ) -> Any:
         """The page pipeline in a worker thread; each page's call on this event loop."""
+        import asyncio  # not at import time: `import qwen_vlm` stays light
+
         loop = asyncio.get_running_loop()
 
         def ask(task: Task, images: list[Any], opts: dict[str, Any]) -> list[Any]:

@@ -27,7 +27,7 @@ from .video import Video
 
 __all__ = ["ExportReport", "export", "to_detection_dataset"]
 
-Format = Literal["coco", "yolo", "voc", "folders", "csv"]
+Format = Literal["coco", "yolo", "voc", "folders", "csv", "sft"]
 _DETECTION_FORMATS = ("coco", "yolo", "voc")
 
 
@@ -174,24 +174,31 @@ def _dataset(
 
 
 def export(
-    results: Sequence[Any],
+    results: Any,
     path: str | os.PathLike[str],
     format: Format = "coco",
     *,
     classes: Sequence[str] | None = None,
     min_confidence: float | None = None,
+    **sft: Any,
 ) -> ExportReport:
     """Write results as a dataset in ``path``; failed images are listed in ``path/report.json``.
 
     Args:
         results: Detection results (``coco``, ``yolo``, ``voc``) or classification results
-            (``folders``: one folder per class holding its images; ``csv``: ``labels.csv``).
+            (``folders``: one folder per class holding its images; ``csv``: ``labels.csv``). For
+            ``"sft"``: the SDK's results of one task, or a labelled dataset ``evaluate`` reads.
         path: The output folder (created).
         format: ``"coco"`` (``images/`` + ``annotations.json``, each annotation with its ``score``),
             ``"yolo"`` (``images/``, ``labels/``, ``data.yaml``), ``"voc"`` (``images/``,
-            ``annotations/``), ``"folders"`` or ``"csv"``.
+            ``annotations/``), ``"folders"``, ``"csv"``, or ``"sft"``: chat-format training records in
+            the target model family's own coordinates (``model=`` and ``task=`` required; ``shape=``
+            ``"messages"``, ``"sharegpt"``, ``"swift"`` or ``"maestro"``; ``validation=`` the share held
+            out; ``copy_images=``; ``min_pixels=``/``max_pixels=`` the training's pixel bounds; see
+            :func:`qwen_vlm.training.export_sft`).
         classes: The classes in id order (default: those asked for, then other labels as they come).
         min_confidence: Detection: leave out boxes under this confidence.
+        **sft: The ``"sft"`` format's options.
 
     Returns:
         An :class:`ExportReport`.
@@ -201,8 +208,12 @@ def export(
         MissingDependencyError: Without supervision (detection formats).
     """
     out = Path(path)
+    if format == "sft":
+        return _export_sft(results, out, classes, sft)
+    if sft:
+        raise ConfigurationError(f"options {sorted(sft)} are for format='sft'")
     if format not in (*_DETECTION_FORMATS, "folders", "csv"):
-        raise ConfigurationError(f"format must be coco, yolo, voc, folders or csv, not {format!r}")
+        raise ConfigurationError(f"format must be coco, yolo, voc, folders, csv or sft, not {format!r}")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="qwen-vlm-export-") as staging:
         if format in _DETECTION_FORMATS:
@@ -217,6 +228,21 @@ def export(
     }
     (out / "report.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
     return report
+
+
+def _export_sft(source: Any, out: Path, classes: Any, options: dict[str, Any]) -> ExportReport:
+    """Training records (``format="sft"``): see :func:`qwen_vlm.training.export_sft`."""
+    from .training import export_sft
+
+    missing = [name for name in ("model", "task") if name not in options]
+    if missing:
+        raise ConfigurationError(f"format='sft' needs {' and '.join(f'{m}=' for m in missing)}")
+    out.mkdir(parents=True, exist_ok=True)
+    report = export_sft(source, out, classes=classes, **options)
+    failed = tuple(report["skipped"])
+    return ExportReport(
+        out, "sft", report["exported"], tuple(report["classes"]), failed, tuple(report["files"])
+    )
 
 
 def _export_detections(

@@ -75,7 +75,7 @@ def sent_image(body: dict[str, Any]) -> Image.Image:
 
 def page_number(image: Image.Image) -> int:
     """The number drawn in the page's top squares."""
-    scale = image.width / PAGE[0]
+    scale = image.height / PAGE[1]  # the page's long side fills the image's; its width may be padded
     number = 0
     for bit in range(5):
         x, y = (28 + bit * 24) * scale, 18 * scale
@@ -96,7 +96,8 @@ def drawn_box(page: Image.Image, grey: int) -> tuple[int, int, int, int]:
 def model_box(element: Element, size: tuple[int, int], relative: bool) -> list[int]:
     """An element's box as a model would write it for an image of ``size`` (relative: 0-1000)."""
     x, y, w, h = element.rect
-    sx, sy = (1000 / PAGE[0], 1000 / PAGE[1]) if relative else (size[0] / PAGE[0], size[1] / PAGE[1])
+    scale = size[1] / PAGE[1]  # points to pixels: the page's long side fills the image's (its width padded)
+    sx, sy = (scale * 1000 / size[0], 1000 / PAGE[1]) if relative else (scale, scale)
     return [round(x * sx), round(y * sy), round((x + w) * sx), round((y + h) * sy)]
 
 

@@ -58,6 +58,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "interop",
             "evaluation",
             "exporting",
+            "training",
             "_cli_options",
             "_cli_tasks",
             "_cli_documents",

@@ -72,7 +72,7 @@ def evaluate(
         ConfigurationError: For a task that cannot be evaluated, or no client.
         MissingDependencyError: Without the ``eval`` extra (pycocotools, scikit-learn, jiwer).
     """
-    if task in ("document", "parse_document") or (isinstance(task, Task) and issubclass(task.result, Page)):
+    if task == "document" or (isinstance(task, Task) and issubclass(task.result, Page)):
         return _documents(clients, dataset, task, progress, options)
     found = get_task(task)
     kind = _truth(found)
