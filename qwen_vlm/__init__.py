@@ -90,6 +90,7 @@ __all__ = [
     "Events",
     "ExportReport",
     "Extraction",
+    "FinetuneResult",
     "GenerationRequest",
     "GenerationResponse",
     "ImageError",
@@ -124,6 +125,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "export",
+    "finetune",
     "get_task",
     "list_models",
     "parse",
@@ -136,6 +138,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .evaluation import Evaluation, evaluate
     from .exporting import ExportReport, export, to_detection_dataset
+    from .training import FinetuneResult, finetune
 
 #: Public names loaded on first use (PEP 562), so `import qwen_vlm` stays light.
 _LAZY = {
@@ -144,6 +147,8 @@ _LAZY = {
     "ExportReport": "exporting",
     "export": "exporting",
     "to_detection_dataset": "exporting",
+    "finetune": "training",
+    "FinetuneResult": "training",
 }
 
 

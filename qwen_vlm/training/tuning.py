@@ -11,6 +11,7 @@ client is made with them too (:meth:`FinetuneResult.client`). Several GPUs: run 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -175,13 +176,7 @@ def finetune(
         ConfigurationError: A bad option, QLoRA without a GPU, a model whose family is unknown.
         MissingDependencyError: Without the ``train`` extra (trl, peft, datasets, accelerate).
     """
-    for name, value in (("rank", rank), ("alpha", alpha), ("batch_size", batch_size)):
-        check_int(name, value, optional=False, minimum=1)
-    check_int("gradient_accumulation", gradient_accumulation, optional=False, minimum=1)
-    check_number("epochs", epochs, exclusive_minimum=True)
-    check_number("learning_rate", learning_rate, exclusive_minimum=True, maximum=1.0)
-    check_number("dropout", dropout, maximum=1.0)
-    check_bool("lora", lora, optional=False)
+    _check(rank, alpha, batch_size, gradient_accumulation, epochs, learning_rate, dropout, lora)
     info = model_info(model)
     records, held_out, root, report = _load_records(train, validation)
     if report and report.get("family") not in (None, info.family):
@@ -200,16 +195,55 @@ def finetune(
         size["shortest_edge"] = int(low)
     if high:
         size["longest_edge"] = int(high)
-    loaded = _load_model(transformers, model, qlora, torch)
     out = Path(output_dir)
-    config = trl.SFTConfig(
+    _clear(out)
+    config = _config(trl, torch, out, (epochs, batch_size, gradient_accumulation, learning_rate, seed))
+    config = dataclasses.replace(
+        config, logging_steps=logging_steps, eval_strategy="epoch" if held_out else "no"
+    )
+    lora_config = dict(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
+    trainer = trl.SFTTrainer(
+        model=_load_model(transformers, model, qlora, torch),
+        args=config,
+        train_dataset=datasets.Dataset.from_list(records),
+        eval_dataset=datasets.Dataset.from_list(held_out) if held_out else None,
+        data_collator=SFTCollator(processor, root, {"size": size}),
+        processing_class=processor,
+        peft_config=peft.LoraConfig(**lora_config, modules_to_save=modules_to_save) if lora else None,
+    )
+    trainer.remove_callback(transformers.PrinterCallback)  # losses come back in the result, not on stdout
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trainer.save_model(str(out))
+    processor.save_pretrained(str(out))
+    history = trainer.state.log_history
+    return FinetuneResult(
+        model=model,
+        output_dir=out,
+        adapter=out if lora else None,
+        merged=_merged(trainer.model, processor, out, lora, merge),
+        losses=tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h),
+        validation_losses=tuple((int(h["step"]), float(h["eval_loss"])) for h in history if "eval_loss" in h),
+        min_pixels=int(low) if low else None,
+        max_pixels=int(high) if high else None,
+        records=len(records),
+        seconds=seconds,
+    )
+
+
+def _config(trl: Any, torch: Any, out: Path, run: tuple[float, int, int, float, int]) -> Any:
+    """TRL's ``SFTConfig``: our collator's batches as they are, nothing saved but the end, no reporters.
+
+    ``run``: epochs, batch size, gradient accumulation, learning rate, seed.
+    """
+    epochs, batch, accumulation, rate, seed = run
+    return trl.SFTConfig(
         output_dir=str(out),
         num_train_epochs=float(epochs),
-        per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=gradient_accumulation,
-        learning_rate=learning_rate,
-        logging_steps=logging_steps,
-        eval_strategy="epoch" if held_out else "no",
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=rate,
         save_strategy="no",
         report_to=[],
         seed=seed,
@@ -219,45 +253,44 @@ def finetune(
         bf16=False,
         disable_tqdm=True,
     )
-    peft_config = (
-        peft.LoraConfig(
-            r=rank,
-            lora_alpha=alpha,
-            lora_dropout=dropout,
-            target_modules=target_modules,
-            modules_to_save=modules_to_save,
-        )
-        if lora
-        else None
-    )
-    trainer = trl.SFTTrainer(
-        model=loaded,
-        args=config,
-        train_dataset=datasets.Dataset.from_list(records),
-        eval_dataset=datasets.Dataset.from_list(held_out) if held_out else None,
-        data_collator=SFTCollator(processor, root, {"size": size}),
-        processing_class=processor,
-        peft_config=peft_config,
-    )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    trainer.save_model(str(out))
-    processor.save_pretrained(str(out))
-    merged = _merged(trainer.model, processor, out, lora, merge)
-    history = trainer.state.log_history
-    return FinetuneResult(
-        model=model,
-        output_dir=out,
-        adapter=out if lora else None,
-        merged=merged,
-        losses=tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h),
-        validation_losses=tuple((int(h["step"]), float(h["eval_loss"])) for h in history if "eval_loss" in h),
-        min_pixels=int(low) if low else None,
-        max_pixels=int(high) if high else None,
-        records=len(records),
-        seconds=seconds,
-    )
+
+
+def _check(
+    rank: int,
+    alpha: int,
+    batch: int,
+    accumulation: int,
+    epochs: float,
+    rate: float,
+    dropout: float,
+    lora: bool,
+) -> None:
+    """Every option checked before anything is loaded.
+
+    Raises:
+        ConfigurationError: An option out of range.
+    """
+    for name, value in (("rank", rank), ("alpha", alpha), ("batch_size", batch)):
+        check_int(name, value, optional=False, minimum=1)
+    check_int("gradient_accumulation", accumulation, optional=False, minimum=1)
+    check_number("epochs", epochs, exclusive_minimum=True)
+    check_number("learning_rate", rate, exclusive_minimum=True, maximum=1.0)
+    check_number("dropout", dropout, maximum=1.0)
+    check_bool("lora", lora, optional=False)
+
+
+def _clear(out: Path) -> None:
+    """Remove a previous run's adapter or weights from ``out`` (a stale adapter would be loaded)."""
+    if not out.is_dir():
+        return
+    for pattern in (
+        "adapter_model.*",
+        "adapter_config.json",
+        "model*.safetensors",
+        "model.safetensors.index.json",
+    ):
+        for stale in out.glob(pattern):
+            stale.unlink()
 
 
 def _imports() -> tuple[Any, Any, Any, Any, Any]:
