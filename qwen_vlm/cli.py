@@ -261,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .evaluation.command import main as evaluate_main
 
         return evaluate_main(argv[1:])
+    if argv[:1] == ["finetune"]:
+        from ._cli_finetune import main as finetune_main
+
+        return finetune_main(argv[1:])
     if argv[:1] == ["parse-document"]:
         from ._cli_documents import main as documents_main
 

@@ -62,6 +62,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "_cli_options",
             "_cli_tasks",
             "_cli_documents",
+            "_cli_finetune",
             "cli",
             "integrations",
             "testing",

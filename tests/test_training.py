@@ -225,3 +225,17 @@ def test_export_from_a_labelled_dataset(tmp_path: Path) -> None:
     pairs.append((tmp_path / "missing.png", [("box", (1, 1, 5, 5))]))
     report = export(pairs, tmp_path / "out", format="sft", model="Qwen/Qwen3-VL-8B-Instruct", task="detect")
     assert report.exported == 3 and len(report.failed) == 1 and "missing.png" in json.dumps(report.failed)
+
+
+def test_the_command_line_fine_tunes(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qwen_vlm.cli import main
+
+    model = str(tiny["qwen3_vl"])
+    export(squares(2), tmp_path / "data", format="sft", model=model, task="detect")
+    code = main(["finetune", str(tmp_path / "data"), "--model", model, "--output", str(tmp_path / "out"),
+                 "--epochs", "2", "--gradient-accumulation", "1", "--json"])  # fmt: skip
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["adapter"] == str(tmp_path / "out") and summary["records"] == 2
+    assert main(["finetune", str(tmp_path / "none"), "--model", model, "--output", str(tmp_path / "o")]) == 2
