@@ -28,7 +28,17 @@ from ..results import Document, Page
 from ..tasks import Task, get_task
 from ..tasks.documents import DOCUMENT_FORMATS, DocumentFormat, default_format
 
-__all__ = ["DEFAULT_LONGEST_SIDE", "DocumentJob", "plan_documents", "read_documents", "resolve_format"]
+__all__ = [
+    "DEFAULT_LONGEST_SIDE",
+    "DocumentJob",
+    "format_name",
+    "page_side",
+    "plan_documents",
+    "read_documents",
+    "read_pages",
+    "render_page",
+    "resolve_format",
+]
 
 #: Longest side pages are rendered at, by format (olmOCR's pipeline renders at 1288).
 DEFAULT_LONGEST_SIDE = {"olmocr": 1288, "markdown": 1288}
@@ -85,22 +95,43 @@ class DocumentJob:
         return self.opened.page_count if isinstance(self.opened, PdfFile) else 1
 
     def render(self, number: int, longest_side: int, factor: int = 1) -> Image.Image:
-        """Page ``number``'s image (an image source is its own page 1, at its own size).
+        """Page ``number``'s image (see :func:`render_page`)."""
+        assert self.opened is not None
+        return render_page(self.opened, number, longest_side, factor)
 
-        A PDF page is rendered with its longest side ``longest_side`` rounded down to a multiple of
-        ``factor`` (the model's pixels per visual token side), its other side padded with white up to a
-        multiple of it: the image is then sent as rendered, without a resize.
-        """
-        if not isinstance(self.opened, PdfFile):
-            assert isinstance(self.opened, Image.Image)
-            return self.opened
-        image = self.opened.render(number, max(factor, longest_side - longest_side % factor))
-        width, height = (-(-side // factor) * factor for side in image.size)
-        if (width, height) == image.size:
-            return image
-        padded = Image.new("RGB", (width, height), (255, 255, 255))
-        padded.paste(image, (0, 0))
-        return padded
+
+def render_page(
+    opened: PdfFile | Image.Image, number: int, longest_side: int, factor: int = 1
+) -> Image.Image:
+    """Page ``number``'s image (an image source is its own page 1, at its own size).
+
+    A PDF page is rendered with its longest side ``longest_side`` rounded down to a multiple of
+    ``factor`` (the model's pixels per visual token side), its other side padded with white up to a
+    multiple of it: the image is then sent as rendered, without a resize.
+
+    Raises:
+        DocumentError: The page cannot be rendered.
+    """
+    if not isinstance(opened, PdfFile):
+        return opened
+    image = opened.render(number, max(factor, longest_side - longest_side % factor))
+    width, height = (-(-side // factor) * factor for side in image.size)
+    if (width, height) == image.size:
+        return image
+    padded = Image.new("RGB", (width, height), (255, 255, 255))
+    padded.paste(image, (0, 0))
+    return padded
+
+
+def page_side(task: Task, longest_side: int | None) -> int:
+    """The longest side pages are rendered at: ``longest_side`` or the format's default.
+
+    Raises:
+        ConfigurationError: A ``longest_side`` that is not a positive int.
+    """
+    return check_int("longest_side", longest_side) or DEFAULT_LONGEST_SIDE.get(
+        format_name(task), LONGEST_SIDE
+    )
 
 
 def plan_documents(sources: Sequence[Any], single: bool, pages: Any) -> list[DocumentJob]:
@@ -146,12 +177,10 @@ def read_documents(
     before sending it (the OpenAI-compatible backend resizes and encodes it once, then reuses it) is done
     ahead, while the workers wait for answers.
     """
-    side = check_int("longest_side", longest_side) or DEFAULT_LONGEST_SIDE.get(
-        _format_name(task), LONGEST_SIDE
-    )
+    side = page_side(task, longest_side)
     work = [(job, number) for job in jobs if job.error is None for number in job.numbers]
     ready: queue.Queue[Any] = queue.Queue(maxsize=max(2, 2 * workers * batch))
-    bar = progress_bar(len(work), progress, f"parse_document ({_format_name(task)})")
+    bar = progress_bar(len(work), progress, f"parse_document ({format_name(task)})")
     stop = threading.Event()
     failure: list[BaseException] = []
 
@@ -214,7 +243,8 @@ def read_documents(
     return [_document(job, task, model) for job in jobs]
 
 
-def _format_name(task: Task) -> str:
+def format_name(task: Task) -> str:
+    """The format's name (``"olmocr"``...; a custom page task's own name)."""
     return task.format if isinstance(task, DocumentFormat) else task.name
 
 
@@ -226,9 +256,20 @@ def _read(items: list[Any], ask: Ask, options: dict[str, Any]) -> None:
             job.pages[number] = Page(number=number, error=str(error), exception=error, attempts=0)
     if not readable:
         return
-    first = ask([image for _, _, image in readable], options)
-    for (job, number, image), page in zip(readable, first, strict=True):
-        job.pages[number] = _settle(page, image, number, ask, options)
+    read = read_pages([image for _, _, image in readable], [n for _, n, _ in readable], ask, options)
+    for (job, number, _), page in zip(readable, read, strict=True):
+        job.pages[number] = page
+
+
+def read_pages(
+    images: list[Image.Image], numbers: list[int], ask: Ask, options: dict[str, Any]
+) -> list[Page]:
+    """Rendered pages asked about together, then each settled (turned or looping pages asked again)."""
+    first = ask(images, options)
+    return [
+        _settle(page, image, number, ask, options)
+        for image, number, page in zip(images, numbers, first, strict=True)
+    ]
 
 
 def _settle(page: Page, image: Image.Image, number: int, ask: Ask, options: dict[str, Any]) -> Page:
@@ -253,7 +294,7 @@ def _settle(page: Page, image: Image.Image, number: int, ask: Ask, options: dict
 
 
 def _document(job: DocumentJob, task: Task, model: str) -> Document:
-    name = _format_name(task)
+    name = format_name(task)
     if job.error is not None:
         return Document(source=job.source, format=name, model=model, error=str(job.error))
     if isinstance(job.opened, PdfFile):
