@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,6 @@ from qwen_vlm import ConfigurationError  # noqa: E402
 from qwen_vlm.integrations.ray import QwenVLMPredictor, run  # noqa: E402
 
 N = 200
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = False
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def read_back(dataset: Any, folder: Path) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,6 @@ from qwen_vlm import ConfigurationError, QwenVLM  # noqa: E402
 from qwen_vlm.integrations.ray_documents import parse_documents, to_documents  # noqa: E402
 
 Q3 = "Qwen/Qwen3-VL-8B-Instruct"
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = False
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def read_back(dataset: Any, folder: Path, key: str = "id") -> list[dict[str, Any]]:

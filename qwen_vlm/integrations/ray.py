@@ -51,9 +51,10 @@ __all__ = ["RESULT_COLUMNS", "QwenVLMPredictor", "run"]
 RESULT_COLUMNS = ("text", "error", "error_type", "finish_reason", "prompt_tokens", "completion_tokens")
 
 
-def _result_row(result: Result) -> dict[str, Any]:
+def common_row(result: Result) -> dict[str, Any]:
+    """The :data:`RESULT_COLUMNS` of one result: its raw answer, failure, stop reason and token usage."""
     usage = result.usage
-    row: dict[str, Any] = {
+    return {
         "text": result.text,
         "error": result.error,
         "error_type": result.error_type,
@@ -61,6 +62,10 @@ def _result_row(result: Result) -> dict[str, Any]:
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
     }
+
+
+def _result_row(result: Result) -> dict[str, Any]:
+    row = common_row(result)
     if isinstance(result, Classification):
         row["label"] = result.label
         row["scores"] = list(result.scores.items()) if result.scores is not None else None
@@ -85,11 +90,11 @@ def _result_row(result: Result) -> dict[str, Any]:
     return row
 
 
-def _arrow_types(task: Task) -> dict[str, Any]:
-    """The columns a task adds, from its result type."""
+def common_types() -> dict[str, Any]:
+    """The Arrow types of :data:`RESULT_COLUMNS`."""
     import pyarrow as pa
 
-    types: dict[str, Any] = {
+    return {
         "text": pa.string(),
         "error": pa.string(),
         "error_type": pa.string(),
@@ -97,6 +102,13 @@ def _arrow_types(task: Task) -> dict[str, Any]:
         "prompt_tokens": pa.int64(),
         "completion_tokens": pa.int64(),
     }
+
+
+def _arrow_types(task: Task) -> dict[str, Any]:
+    """The columns a task adds, from its result type."""
+    import pyarrow as pa
+
+    types = common_types()
     kind = task.result
     if issubclass(kind, Classification):
         types["label"] = pa.string()

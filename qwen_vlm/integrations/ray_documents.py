@@ -39,6 +39,7 @@ from ..pdf import PdfFile, open_document, page_numbers
 from ..results import Document, Page
 from ..store.codec import decode, encode
 from ..tasks import Task
+from .ray import common_row, common_types
 
 __all__ = ["DOCUMENT_COLUMNS", "PAGE_COLUMNS", "DocumentPagePredictor", "parse_documents", "to_documents"]
 
@@ -52,10 +53,10 @@ PAGE_COLUMNS = (
     "error",
     "error_type",
     "finish_reason",
-    "rotation",
-    "attempts",
     "prompt_tokens",
     "completion_tokens",
+    "rotation",
+    "attempts",
     "result",
 )
 #: Columns each document row gets, besides the input row's own.
@@ -83,21 +84,16 @@ def _key(source: Any) -> str:
 def _page_types() -> dict[str, Any]:
     import pyarrow as pa
 
-    text, count = pa.string(), pa.int64()
+    count = pa.int64()
     return {
-        "document": text,
+        "document": pa.string(),
         "page": count,
         "page_count": count,
-        "markdown": text,
-        "text": text,
-        "error": text,
-        "error_type": text,
-        "finish_reason": text,
+        "markdown": pa.string(),
+        **common_types(),
         "rotation": count,
         "attempts": count,
-        "prompt_tokens": count,
-        "completion_tokens": count,
-        "result": text,
+        "result": pa.string(),
     }
 
 
@@ -189,52 +185,38 @@ class DocumentPagePredictor:
 
 
 def _page_row(page: Page) -> dict[str, Any]:
-    usage = page.usage
     return {
         "markdown": page.markdown,
-        "text": page.text,
-        "error": page.error,
-        "error_type": page.error_type,
-        "finish_reason": page.finish_reason,
+        **common_row(page),
         "rotation": page.rotation,
         "attempts": page.attempts,
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else None,
         "result": encode(page),
     }
 
 
-class _Assembler:
-    """A document's page rows (one group) to its document row."""
+def _assemble(table: Any, format: str, model: str) -> Any:
+    """A document's page rows (one group of the group-by) as its document row."""
+    import pyarrow as pa
 
-    def __init__(self, format: str, model: str) -> None:
-        self.format, self.model = format, model
-
-    def __call__(self, table: Any) -> Any:
-        import pyarrow as pa
-
-        rows = sorted(table.to_pylist(), key=lambda row: int(row["page"]))
-        document = _document(rows, self.format, self.model)
-        carried = [n for n in table.column_names if n not in _page_types()]
-        columns = {n: table[n].slice(0, 1) for n in carried}
-        usage = [p.usage for p in document.pages if p.usage is not None]
-        values = {
-            "document": (rows[0]["document"], pa.string()),
-            "page_count": (document.page_count, pa.int64()),
-            "markdown": (document.markdown if document.error is None else None, pa.string()),
-            "pages": (json.dumps([json.loads(encode(p)) for p in document.pages]), pa.string()),
-            "ok": (document.ok, pa.bool_()),
-            "error": (document.error, pa.string()),
-            "failed_pages": ([p.number for p in document.pages if not p.ok], pa.list_(pa.int64())),
-            "prompt_tokens": (sum(u.prompt_tokens or 0 for u in usage) if usage else None, pa.int64()),
-            "completion_tokens": (
-                sum(u.completion_tokens or 0 for u in usage) if usage else None,
-                pa.int64(),
-            ),
-        }
-        for name, (value, kind) in values.items():
-            columns[name] = pa.array([value], kind)
-        return pa.table(columns)
+    rows = sorted(table.to_pylist(), key=lambda row: int(row["page"]))
+    document = _document(rows, format, model)
+    carried = [n for n in table.column_names if n not in _page_types()]
+    columns = {n: table[n].slice(0, 1) for n in carried}
+    usage = [p.usage for p in document.pages if p.usage is not None]
+    values = {
+        "document": (rows[0]["document"], pa.string()),
+        "page_count": (document.page_count, pa.int64()),
+        "markdown": (document.markdown if document.error is None else None, pa.string()),
+        "pages": (json.dumps([json.loads(encode(p)) for p in document.pages]), pa.string()),
+        "ok": (document.ok, pa.bool_()),
+        "error": (document.error, pa.string()),
+        "failed_pages": ([p.number for p in document.pages if not p.ok], pa.list_(pa.int64())),
+        "prompt_tokens": (sum(u.prompt_tokens or 0 for u in usage) if usage else None, pa.int64()),
+        "completion_tokens": (sum(u.completion_tokens or 0 for u in usage) if usage else None, pa.int64()),
+    }
+    for name, (value, kind) in values.items():
+        columns[name] = pa.array([value], kind)
+    return pa.table(columns)
 
 
 def _document(rows: list[dict[str, Any]], format: str, model: str) -> Document:
@@ -378,9 +360,9 @@ def parse_documents(
     )
     if not group:
         return read
-    assembler = _Assembler(format_name(task), probe.model)
+    name, model_id = format_name(task), probe.model
 
     def assemble(table: Any) -> Any:  # map_groups wants a function (it reads __name__)
-        return assembler(table)
+        return _assemble(table, name, model_id)
 
     return read.groupby("document").map_groups(assemble, batch_format="pyarrow")
