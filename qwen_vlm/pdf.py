@@ -8,6 +8,7 @@ thread at a time (:class:`PdfFile` holds a lock).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -65,22 +66,38 @@ class PdfFile:
         if self.page_count == 0:
             raise DocumentError(f"{name} has no pages", index)
 
-    def render(self, number: int, longest_side: int) -> Image.Image:
+    def render(self, number: int, longest_side: int, multiple: int = 1) -> Image.Image:
         """Page ``number`` (1-based) as an RGB image whose longest side is ``longest_side`` pixels.
+
+        ``multiple``: each side of the image is padded with white (right and bottom) up to a multiple
+        of it; PDFium draws the page straight into the padded bitmap, so the padding costs no copy.
 
         Raises:
             DocumentError: The page cannot be rendered.
         """
+        import pypdfium2
+        import pypdfium2.raw as pdfium_c
+
         with self._lock:
             try:
                 page = self._pdf[number - 1]
                 width, height = page.get_size()
                 scale = longest_side / max(width, height, 1e-6)
-                image: Image.Image = page.render(scale=scale).to_pil().convert("RGB")
+                drawn = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+                padded = [-(-side // multiple) * multiple for side in drawn]
+                # RGB byte order: PIL copies the bitmap into an RGB image with no channel swap
+                bitmap = pypdfium2.PdfBitmap.new_native(
+                    padded[0], padded[1], pdfium_c.FPDFBitmap_BGR, rev_byteorder=True
+                )
+                bitmap.fill_rect(color=(255, 255, 255, 255), left=0, top=0, width=padded[0], height=padded[1])
+                flags = pdfium_c.FPDF_ANNOT | pdfium_c.FPDF_REVERSE_BYTE_ORDER
+                pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, drawn[0], drawn[1], 0, flags)
+                image: Image.Image = bitmap.to_pil()
+                bitmap.close()
                 page.close()
             except Exception as exc:  # PDFium's own errors
                 raise DocumentError(f"page {number} of {self.name} cannot be rendered: {exc}") from None
-        return image
+        return image if image.mode == "RGB" else image.convert("RGB")
 
     def close(self) -> None:
         """Release the document."""

@@ -294,3 +294,73 @@ def test_a_document_becomes_a_docling_document(server: ChatServer, pdf: Path) ->
     block = next(b for b in document.pages[0].blocks if b.category == "title")
     box = title.prov[0].bbox
     assert (box.l, box.t, box.r, box.b) == block.bbox
+
+
+def test_pages_keep_their_colours(tmp_path: Path) -> None:
+    """Pages are rendered in RGB byte order: a red square is red, a blue one blue (not swapped)."""
+    from fpdf import FPDF
+
+    from qwen_vlm.pdf import PdfFile, open_document
+
+    document = FPDF(unit="pt", format=(200, 100))
+    document.add_page()
+    document.set_fill_color(220, 30, 40)
+    document.rect(10, 10, 80, 80, style="F")
+    document.set_fill_color(20, 40, 230)
+    document.rect(110, 10, 80, 80, style="F")
+    path = tmp_path / "colours.pdf"
+    document.output(str(path))
+    opened = open_document(path)
+    assert isinstance(opened, PdfFile)
+    image = opened.render(1, 400)
+    assert image.mode == "RGB" and image.size == (400, 200)
+    red, blue = image.getpixel((100, 100)), image.getpixel((300, 100))
+    assert red[0] > 200 and red[2] < 60, red
+    assert blue[2] > 200 and blue[0] < 60, blue
+
+
+@pytest.mark.parametrize("where", ["render", "prepare", "ask"])
+def test_an_unexpected_failure_stops_the_pages_and_is_raised(
+    pdf: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """An error that is not a page's (a bug, out of memory) in any stage is raised, never a hang."""
+    import threading
+
+    from qwen_vlm.engine import pages
+    from qwen_vlm.tasks.documents import DOCUMENT_FORMATS
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{where} broke")
+
+    def ask(images: list[Any], options: dict[str, Any]) -> list[Any]:
+        if where == "ask":
+            fail()
+        return [pages.Page(text="x") for _ in images]
+
+    if where == "render":
+        monkeypatch.setattr(pages, "render_page", fail)
+    jobs = pages.plan_documents([pdf] * 20, False, None)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pages.read_documents(
+                jobs,
+                DOCUMENT_FORMATS["markdown"],
+                ask,
+                options={},
+                longest_side=200,
+                workers=3,
+                batch=1,
+                progress=False,
+                model=Q3,
+                warm=fail if where == "prepare" else None,
+            )
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "read_documents hung"
+    assert [str(e) for e in raised] == [f"{where} broke"]

@@ -3,7 +3,9 @@
 ``parse_document`` plans here and runs each page as a call of its own (through the result store, so a
 page is stored as soon as it settles and a job run again sends only the pages not yet stored). One
 thread renders pages in order into a short queue; ``workers`` threads (the backend's concurrency) take
-up to ``batch`` pages each and ask about them, so rendering hides behind waiting for answers. A page is
+up to ``batch`` pages each and ask about them, so rendering hides behind waiting for answers; a second
+thread prepares each rendered page (the backend's encoding of it, its thumbnail) while the next one is
+rendered, so no worker does that work between an answer and its next request. A page is
 asked again when its answer says it is turned (olmOCR's ``rotation_correction``: the image turned by
 PIL's ``Transpose.ROTATE_<degrees>`` as olmOCR's pipeline turns it, at most three times) or when the
 answer loops (once, at temperature 0.2, as olmOCR raises the temperature of its retries).
@@ -15,6 +17,7 @@ import dataclasses
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,7 @@ __all__ = [
     "read_pages",
     "render_page",
     "resolve_format",
+    "thumbnail",
 ]
 
 #: Longest side pages are rendered at, by format (olmOCR's pipeline renders at 1288).
@@ -114,13 +118,7 @@ def render_page(
     """
     if not isinstance(opened, PdfFile):
         return opened
-    image = opened.render(number, max(factor, longest_side - longest_side % factor))
-    width, height = (-(-side // factor) * factor for side in image.size)
-    if (width, height) == image.size:
-        return image
-    padded = Image.new("RGB", (width, height), (255, 255, 255))
-    padded.paste(image, (0, 0))
-    return padded
+    return opened.render(number, max(factor, longest_side - longest_side % factor), factor)
 
 
 def page_side(task: Task, longest_side: int | None) -> int:
@@ -185,19 +183,23 @@ def read_documents(
     failure: list[BaseException] = []
 
     def render() -> None:
-        for job, number in work:
-            if stop.is_set():
-                break
-            try:
-                image = job.render(number, side, factor)
-                if warm is not None:
-                    warm(image)
-                item: Any = (job, number, image, None)
-            except QwenVLMError as exc:
-                item = (job, number, None, exc)
-            ready.put(item)
-        for _ in range(workers):
-            ready.put(None)
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="qwen-vlm-prepare") as preparing:
+                for job, number in work:
+                    if stop.is_set():
+                        break
+                    try:
+                        image = job.render(number, side, factor)
+                        item: Any = (job, number, image, preparing.submit(_prepare, image, warm), None)
+                    except QwenVLMError as exc:  # this page's failure
+                        item = (job, number, None, None, exc)
+                    ready.put(item)
+        except BaseException as exc:  # not a page's failure (out of memory...): stop everything
+            failure.append(exc)
+            stop.set()
+        finally:
+            for _ in range(workers):
+                ready.put(None)
 
     def work_loop() -> None:
         while not stop.is_set():
@@ -248,31 +250,69 @@ def format_name(task: Task) -> str:
     return task.format if isinstance(task, DocumentFormat) else task.name
 
 
+def _prepare(image: Image.Image, warm: Callable[[Image.Image], Any] | None) -> Image.Image:
+    """A rendered page made ready to send (``warm``: the backend's encoding of it); its thumbnail."""
+    if warm is not None:
+        warm(image)
+    return thumbnail(image)
+
+
+def thumbnail(image: Image.Image) -> Image.Image:
+    """The picture a page keeps for display: longest side about :data:`THUMBNAIL` (a box filter: fast)."""
+    return image.reduce(max(1, max(image.size) // THUMBNAIL))
+
+
 def _read(items: list[Any], ask: Ask, options: dict[str, Any]) -> None:
     """Ask about rendered pages together, then settle each (turned or looping pages asked again)."""
-    readable = [(job, number, image) for job, number, image, error in items if error is None]
-    for job, number, _, error in items:
-        if error is not None:
-            job.pages[number] = Page(number=number, error=str(error), exception=error, attempts=0)
+    readable = []
+    for job, number, image, prepared, error in items:
+        if error is None:
+            try:
+                readable.append((job, number, image, prepared.result()))
+                continue
+            except QwenVLMError as exc:  # the backend refused the image (too large to send...)
+                error = exc
+        job.pages[number] = Page(number=number, error=str(error), exception=error, attempts=0)
     if not readable:
         return
-    read = read_pages([image for _, _, image in readable], [n for _, n, _ in readable], ask, options)
-    for (job, number, _), page in zip(readable, read, strict=True):
+    read = read_pages(
+        [item[2] for item in readable],
+        [item[1] for item in readable],
+        ask,
+        options,
+        thumbnails=[item[3] for item in readable],
+    )
+    for (job, number, _, _), page in zip(readable, read, strict=True):
         job.pages[number] = page
 
 
 def read_pages(
-    images: list[Image.Image], numbers: list[int], ask: Ask, options: dict[str, Any]
+    images: list[Image.Image],
+    numbers: list[int],
+    ask: Ask,
+    options: dict[str, Any],
+    *,
+    thumbnails: Sequence[Image.Image] | None = None,
 ) -> list[Page]:
-    """Rendered pages asked about together, then each settled (turned or looping pages asked again)."""
+    """Rendered pages asked about together, then each settled (turned or looping pages asked again).
+
+    ``thumbnails``: the pages' thumbnails when already made (see :func:`thumbnail`).
+    """
     first = ask(images, options)
     return [
-        _settle(page, image, number, ask, options)
-        for image, number, page in zip(images, numbers, first, strict=True)
+        _settle(page, image, number, ask, options, thumbnails[k] if thumbnails is not None else None)
+        for k, (image, number, page) in enumerate(zip(images, numbers, first, strict=True))
     ]
 
 
-def _settle(page: Page, image: Image.Image, number: int, ask: Ask, options: dict[str, Any]) -> Page:
+def _settle(
+    page: Page,
+    image: Image.Image,
+    number: int,
+    ask: Ask,
+    options: dict[str, Any],
+    small: Image.Image | None = None,
+) -> Page:
     """A page's final result: turned and asked again while it says it is turned; asked once more on a loop."""
     rotation, attempts, sent = 0, 1, image
     turns = 0
@@ -287,9 +327,10 @@ def _settle(page: Page, image: Image.Image, number: int, ask: Ask, options: dict
             [sent], {**options, "temperature": max(RETRY_TEMPERATURE, options.get("temperature") or 0)}
         )[0]
         attempts += 1
-    thumbnail = sent.reduce(max(1, max(sent.size) // THUMBNAIL))  # a box filter: fast
+    if small is None or rotation:
+        small = thumbnail(sent)
     return dataclasses.replace(
-        page, number=number, rotation=rotation, attempts=attempts, image_size=sent.size, source=thumbnail
+        page, number=number, rotation=rotation, attempts=attempts, image_size=sent.size, source=small
     )
 
 
