@@ -4,8 +4,8 @@
 page is stored as soon as it settles and a job run again sends only the pages not yet stored). One
 thread renders pages in order into a short queue; ``workers`` threads (the backend's concurrency) take
 up to ``batch`` pages each and ask about them, so rendering hides behind waiting for answers; a second
-thread prepares each rendered page (the backend's encoding of it, its thumbnail) while the next one is
-rendered, so no worker does that work between an answer and its next request. A page is
+thread prepares each rendered page (the backend's encoding of it, then its thumbnail) while the next
+one is rendered, so no worker does that work between an answer and its next request. A page is
 asked again when its answer says it is turned (olmOCR's ``rotation_correction``: the image turned by
 PIL's ``Transpose.ROTATE_<degrees>`` as olmOCR's pipeline turns it, at most three times) or when the
 answer loops (once, at temperature 0.2, as olmOCR raises the temperature of its retries).
@@ -17,7 +17,7 @@ import dataclasses
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,7 +190,9 @@ def read_documents(
                         break
                     try:
                         image = job.render(number, side, factor)
-                        item: Any = (job, number, image, preparing.submit(_prepare, image, warm), None)
+                        warmed = preparing.submit(warm, image) if warm is not None else None
+                        small = preparing.submit(thumbnail, image)  # after: a sender waits for warm only
+                        item: Any = (job, number, image, (warmed, small), None)
                     except QwenVLMError as exc:  # this page's failure
                         item = (job, number, None, None, exc)
                     ready.put(item)
@@ -250,13 +252,6 @@ def format_name(task: Task) -> str:
     return task.format if isinstance(task, DocumentFormat) else task.name
 
 
-def _prepare(image: Image.Image, warm: Callable[[Image.Image], Any] | None) -> Image.Image:
-    """A rendered page made ready to send (``warm``: the backend's encoding of it); its thumbnail."""
-    if warm is not None:
-        warm(image)
-    return thumbnail(image)
-
-
 def thumbnail(image: Image.Image) -> Image.Image:
     """The picture a page keeps for display: longest side about :data:`THUMBNAIL` (a box filter: fast)."""
     return image.reduce(max(1, max(image.size) // THUMBNAIL))
@@ -267,8 +262,11 @@ def _read(items: list[Any], ask: Ask, options: dict[str, Any]) -> None:
     readable = []
     for job, number, image, prepared, error in items:
         if error is None:
+            warmed, small = prepared
             try:
-                readable.append((job, number, image, prepared.result()))
+                if warmed is not None:
+                    warmed.result()
+                readable.append((job, number, image, small))
                 continue
             except QwenVLMError as exc:  # the backend refused the image (too large to send...)
                 error = exc
@@ -292,11 +290,11 @@ def read_pages(
     ask: Ask,
     options: dict[str, Any],
     *,
-    thumbnails: Sequence[Image.Image] | None = None,
+    thumbnails: Sequence[Image.Image | Future[Image.Image]] | None = None,
 ) -> list[Page]:
     """Rendered pages asked about together, then each settled (turned or looping pages asked again).
 
-    ``thumbnails``: the pages' thumbnails when already made (see :func:`thumbnail`).
+    ``thumbnails``: the pages' thumbnails when already made, or being made (see :func:`thumbnail`).
     """
     first = ask(images, options)
     return [
@@ -311,7 +309,7 @@ def _settle(
     number: int,
     ask: Ask,
     options: dict[str, Any],
-    small: Image.Image | None = None,
+    small: Image.Image | Future[Image.Image] | None = None,
 ) -> Page:
     """A page's final result: turned and asked again while it says it is turned; asked once more on a loop."""
     rotation, attempts, sent = 0, 1, image
@@ -327,6 +325,8 @@ def _settle(
             [sent], {**options, "temperature": max(RETRY_TEMPERATURE, options.get("temperature") or 0)}
         )[0]
         attempts += 1
+    if isinstance(small, Future):
+        small = small.result()
     if small is None or rotation:
         small = thumbnail(sent)
     return dataclasses.replace(
