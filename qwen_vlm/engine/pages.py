@@ -171,9 +171,9 @@ def read_documents(
 ) -> list[Document]:
     """Every page of every job read (rendering overlapping the reading); one Document per job, in order.
 
-    ``warm``: called by the rendering thread with each page image, so that what a backend does to an image
-    before sending it (the OpenAI-compatible backend resizes and encodes it once, then reuses it) is done
-    ahead, while the workers wait for answers.
+    ``warm``: called by the preparing thread with each page image, so that what a backend does to an
+    image before sending it (the OpenAI-compatible backend resizes and encodes it once, then reuses it) is
+    done ahead, while the workers wait for answers; a worker sends a page once its ``warm`` is done.
     """
     side = page_side(task, longest_side)
     work = [(job, number) for job in jobs if job.error is None for number in job.numbers]
@@ -205,19 +205,9 @@ def read_documents(
 
     def work_loop() -> None:
         while not stop.is_set():
-            item = ready.get()
-            if item is None:
+            taken = _take(ready, batch)
+            if not taken:
                 return
-            taken = [item]
-            while len(taken) < batch:
-                try:
-                    more = ready.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    ready.put(None)  # another worker's end mark
-                    break
-                taken.append(more)
             try:
                 _read(taken, ask, options)
             except BaseException as exc:  # a whole-call error (bad key...): stop everything
@@ -245,6 +235,24 @@ def read_documents(
     if failure:
         raise failure[0]
     return [_document(job, task, model) for job in jobs]
+
+
+def _take(ready: queue.Queue[Any], batch: int) -> list[Any]:
+    """The next page (waiting for it), and up to ``batch - 1`` more already rendered; none at the end."""
+    item = ready.get()
+    if item is None:
+        return []
+    taken = [item]
+    while len(taken) < batch:
+        try:
+            more = ready.get_nowait()
+        except queue.Empty:
+            break
+        if more is None:
+            ready.put(None)  # another worker's end mark
+            break
+        taken.append(more)
+    return taken
 
 
 def format_name(task: Task) -> str:
