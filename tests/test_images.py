@@ -309,3 +309,24 @@ def test_a_file_that_breaks_after_the_check_fails_only_its_image(tmp_path: Path)
     assert len(results) == 10
     assert [r.ok for r in results] == [i != 4 for i in range(10)]
     assert results[4].error is not None and "the file changed" in results[4].error
+
+
+@pytest.mark.parametrize(("fmt", "params"), [("JPEG", {"quality": 90}), ("PNG", {"compress_level": 1})])
+def test_encode_image_gives_the_bytes_an_in_memory_encode_gives(
+    fmt: str, params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encoding through a file descriptor (so the GIL is released) changes nothing in the bytes."""
+    import os
+
+    from qwen_vlm.images import encode_image
+
+    image = Image.effect_noise((320, 200), 60).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    assert encode_image(image, fmt, **params) == buffer.getvalue()
+
+    def no_memfd(*args: Any) -> int:
+        raise OSError("memfd_create is not permitted here")
+
+    monkeypatch.setattr(os, "memfd_create", no_memfd, raising=False)
+    assert encode_image(image, fmt, **params) == buffer.getvalue()  # the in-memory fallback

@@ -10,7 +10,6 @@ untouched when no coordinates are expected. What differs between servers comes f
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import mimetypes
 import os
@@ -25,6 +24,7 @@ from PIL import Image
 from ... import prompts
 from ...errors import BackendError
 from ...geometry import smart_resize
+from ...images import encode_image
 from ...models import ModelInfo
 from ...video_budget import video_budget
 from ..base import GenerationRequest
@@ -122,9 +122,7 @@ class RequestBuilder:
                 max_pixels=max_pixels,
             )
             sent = image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
-            buffer = io.BytesIO()
-            sent.save(buffer, format="JPEG", quality=quality)
-            encoded = base64.b64encode(buffer.getvalue())
+            encoded = base64.b64encode(encode_image(sent, "JPEG", quality=quality))
             if len(encoded) <= MAX_PAYLOAD_BYTES or max_pixels <= min_pixels:
                 return f"data:image/jpeg;base64,{encoded.decode('ascii')}", size
             if quality > 75:
