@@ -217,11 +217,11 @@ def read_documents(
             if bar is not None:
                 bar.update(len(taken))
 
+    threads = [threading.Thread(target=work_loop, name=f"qwen-vlm-page-{k}") for k in range(workers)]
+    for thread in threads:  # before the renderer: starting them no longer slows the first pages
+        thread.start()
     renderer = threading.Thread(target=render, name="qwen-vlm-render", daemon=True)
     renderer.start()
-    threads = [threading.Thread(target=work_loop, name=f"qwen-vlm-page-{k}") for k in range(workers)]
-    for thread in threads:
-        thread.start()
     for thread in threads:
         thread.join()
     stop.set()
