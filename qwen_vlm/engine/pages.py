@@ -282,11 +282,11 @@ def _read(items: list[Any], ask: Ask, options: dict[str, Any]) -> None:
     if not readable:
         return
     read = read_pages(
-        [item[2] for item in readable],
-        [item[1] for item in readable],
+        [image for _, _, image, _ in readable],
+        [number for _, number, _, _ in readable],
         ask,
         options,
-        thumbnails=[item[3] for item in readable],
+        thumbnails=[small for _, _, _, small in readable],
     )
     for (job, number, _, _), page in zip(readable, read, strict=True):
         job.pages[number] = page
