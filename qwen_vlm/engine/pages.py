@@ -2,19 +2,19 @@
 
 ``parse_document`` plans here and runs each page as a call of its own (through the result store, so a
 page is stored as soon as it settles and a job run again sends only the pages not yet stored). One
-thread renders pages in order into a short queue; ``workers`` threads (the backend's concurrency) take
-up to ``batch`` pages each and ask about them, so rendering hides behind waiting for answers; a second
-thread prepares each rendered page (the backend's encoding of it, then its thumbnail) while the next
-one is rendered, so no worker does that work between an answer and its next request. A page is
-asked again when its answer says it is turned (olmOCR's ``rotation_correction``: the image turned by
-PIL's ``Transpose.ROTATE_<degrees>`` as olmOCR's pipeline turns it, at most three times) or when the
-answer loops (once, at temperature 0.2, as olmOCR raises the temperature of its retries).
+thread renders pages in order, a turn ahead (:class:`~.ahead.RenderAhead`); ``workers`` threads (the
+backend's concurrency) take up to ``batch`` pages each and ask about them, so rendering hides behind
+waiting for answers; a second thread prepares each rendered page (the backend's encoding of it, then
+its thumbnail) while the next one is rendered, so no worker does that work between an answer and its
+next request. A page is asked again when its answer says it is turned (olmOCR's
+``rotation_correction``: the image turned by PIL's ``Transpose.ROTATE_<degrees>`` as olmOCR's pipeline
+turns it, at most three times) or when the answer loops (once, at temperature 0.2, as olmOCR raises
+the temperature of its retries).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +30,7 @@ from ..progress import progress_bar
 from ..results import Document, Page
 from ..tasks import Task, get_task
 from ..tasks.documents import DOCUMENT_FORMATS, DocumentFormat, default_format
+from .ahead import RenderAhead, in_background
 
 __all__ = [
     "DEFAULT_LONGEST_SIDE",
@@ -177,16 +178,16 @@ def read_documents(
     """
     side = page_side(task, longest_side)
     work = [(job, number) for job in jobs if job.error is None for number in job.numbers]
-    ready: queue.Queue[Any] = queue.Queue(maxsize=max(2, 2 * workers * batch))
+    ahead = RenderAhead(workers * batch)
     bar = progress_bar(len(work), progress, f"parse_document ({format_name(task)})")
-    stop = threading.Event()
     failure: list[BaseException] = []
 
     def render() -> None:
+        in_background()  # the prepare thread it starts too
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="qwen-vlm-prepare") as preparing:
                 for job, number in work:
-                    if stop.is_set():
+                    if not ahead.wait_for_room():
                         break
                     try:
                         image = job.render(number, side, factor)
@@ -195,24 +196,20 @@ def read_documents(
                         item: Any = (job, number, image, (warmed, small), None)
                     except QwenVLMError as exc:  # this page's failure
                         item = (job, number, None, None, exc)
-                    ready.put(item)
+                    ahead.put(item)
         except BaseException as exc:  # not a page's failure (out of memory...): stop everything
             failure.append(exc)
-            stop.set()
+            ahead.stop()
         finally:
-            for _ in range(workers):
-                ready.put(None)
+            ahead.finish()
 
     def work_loop() -> None:
-        while not stop.is_set():
-            taken = _take(ready, batch)
-            if not taken:
-                return
+        while taken := ahead.take(batch):
             try:
                 _read(taken, ask, options)
             except BaseException as exc:  # a whole-call error (bad key...): stop everything
                 failure.append(exc)
-                stop.set()
+                ahead.stop()
                 return
             if bar is not None:
                 bar.update(len(taken))
@@ -224,35 +221,13 @@ def read_documents(
     renderer.start()
     for thread in threads:
         thread.join()
-    stop.set()
-    while renderer.is_alive():  # let a renderer blocked on a full queue finish
-        try:
-            ready.get_nowait()
-        except queue.Empty:
-            renderer.join(0.01)
+    ahead.stop()  # a renderer waiting for room stops
+    renderer.join()
     if bar is not None:
         bar.close()
     if failure:
         raise failure[0]
     return [_document(job, task, model) for job in jobs]
-
-
-def _take(ready: queue.Queue[Any], batch: int) -> list[Any]:
-    """The next page (waiting for it), and up to ``batch - 1`` more already rendered; none at the end."""
-    item = ready.get()
-    if item is None:
-        return []
-    taken = [item]
-    while len(taken) < batch:
-        try:
-            more = ready.get_nowait()
-        except queue.Empty:
-            break
-        if more is None:
-            ready.put(None)  # another worker's end mark
-            break
-        taken.append(more)
-    return taken
 
 
 def format_name(task: Task) -> str:
