@@ -81,7 +81,8 @@ class AsyncDocumentMethods:
             pages: Which pages (1-based): an int, a range or a list (default: all). A page out of range
                 is a :class:`~qwen_vlm.ConfigurationError` before anything is sent.
             longest_side: Pixels of a rendered page's longest side (default 1288 for ``olmocr`` and
-                ``markdown``, as olmOCR renders; 1600 for the others).
+                ``markdown``, as olmOCR renders; 1600 for the others; a default the client's pixel
+                budget would shrink is lowered to fit it, so pages go as rendered).
             **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``,
                 ``cache`` (see :class:`CallOptions`): each page is stored as it settles, so a job run
                 again sends only the pages not yet stored.

@@ -56,7 +56,8 @@ def run_documents(
     jobs = plan_documents(sources, single, pages)
     inner = {**options, "progress": False, "strict": False}
     backend = client.backend
-    size_of = client.capabilities.input_size  # resizes and encodes a page once, ahead of sending it
+    capabilities = client.capabilities
+    size_of = capabilities.input_size  # resizes and encodes a page once, ahead of sending it
     documents = read_documents(
         jobs,
         task,
@@ -71,6 +72,7 @@ def run_documents(
         if size_of is None
         else (lambda image: size_of(ImageRef(None, _image=image, _size=image.size))),
         factor=client.info.spec.factor,
+        budget=capabilities.pixel_budget if longest_side is None else None,  # as asked, when asked
     )
     if strict:
         failed = [k for k, document in enumerate(documents) if not document.ok]
@@ -142,7 +144,8 @@ class DocumentMethods:
             pages: Which pages (1-based): an int, a range or a list (default: all). A page out of range
                 is a :class:`~qwen_vlm.ConfigurationError` before anything is sent.
             longest_side: Pixels of a rendered page's longest side (default 1288 for ``olmocr`` and
-                ``markdown``, as olmOCR renders; 1600 for the others).
+                ``markdown``, as olmOCR renders; 1600 for the others; a default the client's pixel
+                budget would shrink is lowered to fit it, so pages go as rendered).
             **options: ``max_tokens``, ``temperature``, ``enable_thinking``, ``strict``, ``progress``,
                 ``cache`` (see :class:`CallOptions`): each page is stored as it settles, so a job run
                 again sends only the pages not yet stored.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
     "CoordinateFormat",
+    "PixelBudget",
     "box_to_pixels",
     "point_to_pixels",
     "smart_resize",
@@ -58,6 +60,33 @@ def smart_resize(
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return w_bar, h_bar
+
+
+@dataclass(frozen=True)
+class PixelBudget:
+    """The bounds a backend resizes every image into before the model sees it (Qwen's smart resize).
+
+    Attributes:
+        factor: Both sides become multiples of it (28 for Qwen2/2.5-VL, 32 for Qwen3-VL and later).
+        min_pixels: Lower bound on an image's pixels.
+        max_pixels: Upper bound on an image's pixels.
+    """
+
+    factor: int
+    min_pixels: int
+    max_pixels: int
+
+    def fit(self, width: int, height: int) -> tuple[int, int]:
+        """The ``(width, height)`` an image of this size is sent at: itself when already within bounds.
+
+        A size the model refuses (an aspect ratio over 200) comes back unchanged: sending it says why.
+        """
+        try:
+            return smart_resize(
+                width, height, factor=self.factor, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+            )
+        except ValueError:
+            return width, height
 
 
 def _scales(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,19 @@ class PdfFile:
         if self.page_count == 0:
             raise DocumentError(f"{name} has no pages", index)
 
-    def render(self, number: int, longest_side: int, multiple: int = 1) -> Image.Image:
+    def render(
+        self,
+        number: int,
+        longest_side: int,
+        multiple: int = 1,
+        fit: Callable[[int, int], tuple[int, int]] | None = None,
+    ) -> Image.Image:
         """Page ``number`` (1-based) as an RGB image whose longest side is ``longest_side`` pixels.
 
         ``multiple``: each side of the image is padded with white (right and bottom) up to a multiple
         of it; PDFium draws the page straight into the padded bitmap, so the padding costs no copy.
+        ``fit``: gives the size an image of ``(width, height)`` would be sent at (a backend's pixel
+        budget); a page it would shrink is drawn smaller instead, at a size it keeps as it is.
 
         Raises:
             DocumentError: The page cannot be rendered.
@@ -82,9 +90,7 @@ class PdfFile:
             try:
                 page = self._pdf[number - 1]
                 width, height = page.get_size()
-                scale = longest_side / max(width, height, 1e-6)
-                drawn = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
-                padded = [-(-side // multiple) * multiple for side in drawn]
+                drawn, padded = _fitted((width, height), longest_side, multiple, fit)
                 # RGB byte order: PIL copies the bitmap into an RGB image with no channel swap
                 bitmap = pypdfium2.PdfBitmap.new_native(
                     padded[0], padded[1], pdfium_c.FPDFBitmap_BGR, rev_byteorder=True
@@ -103,6 +109,36 @@ class PdfFile:
         """Release the document."""
         with self._lock:
             self._pdf.close()
+
+
+def _fitted(
+    page: tuple[float, float],
+    longest_side: int,
+    multiple: int,
+    fit: Callable[[int, int], tuple[int, int]] | None,
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The size a page of ``page`` points is drawn at, and its bitmap's size (padded to ``multiple``).
+
+    The longest side is drawn at ``longest_side`` exactly. With ``fit``, a page it would shrink gets a
+    shorter longest side (a multiple of ``multiple``), the longest whose padded size ``fit`` keeps.
+    """
+    width, height = page
+    longest = max(width, height, 1e-6)
+    side = longest_side
+    while True:
+        scale = side / longest
+        drawn = (
+            side if width >= height else max(1, math.ceil(width * scale - 1e-9)),
+            side if height > width else max(1, math.ceil(height * scale - 1e-9)),
+        )
+        padded = (-(-drawn[0] // multiple) * multiple, -(-drawn[1] // multiple) * multiple)
+        if fit is None or side <= multiple:
+            return drawn, padded
+        kept = fit(*padded)
+        if kept[0] * kept[1] >= padded[0] * padded[1]:
+            return drawn, padded
+        smaller = int(side * math.sqrt(kept[0] * kept[1] / (padded[0] * padded[1])))
+        side = max(multiple, min(side - multiple, smaller - smaller % multiple))
 
 
 #: What ``parse_document`` reads: a PDF (a path, ``pathlib.Path`` or bytes) or one image.

@@ -100,6 +100,44 @@ def test_each_format_reads_the_pages_with_their_layout(
         assert "Journal of Tests" in document.to_markdown(furniture=True)
 
 
+@pytest.mark.parametrize(("model", "relative"), [(Q25, False), (Q3, True)])
+def test_a_page_larger_than_the_pixel_budget_is_rendered_within_it(
+    server: ChatServer, pdf: Path, model: str, relative: bool
+) -> None:
+    """Not rendered at 1600 px and then resized: drawn at the largest size the budget keeps, sent as is."""
+    from documents_kit import page_number, sent_image
+
+    budget = 600_000  # a Letter page at 1600 px is ~2 MP
+    server.script = lambda n, body: Reply(body=completion(answer("qwenvl-html", body, relative)))
+    vlm = QwenVLM(model, backend="openai", base_url=server.url, max_pixels=budget)
+    document = vlm.parse_document(pdf)
+    assert document.ok and document.markdown == EXPECTED
+    factor = vlm.info.spec.factor
+    sent = {page_number(image): image.size for image in map(sent_image, server.requests)}
+    for page, elements in zip(document.pages, PAGES, strict=True):
+        width, height = page.image_size
+        assert sent[page.number] == page.image_size  # no resize on the way
+        assert width % factor == 0 and height % factor == 0 and width * height <= budget
+        assert (width + factor) * (height + factor) > budget  # the largest that fits, within a step
+        picture = rendered(pdf, page.number, height)  # the page's long side is drawn at exactly that
+        for element in elements:
+            (block, *_) = [b for b in page.blocks if b.category == element.category]
+            drawn = drawn_box(picture, element.grey)
+            assert block.bbox is not None
+            assert all(abs(a - b) <= 2 for a, b in zip(block.bbox, drawn, strict=True)), (block, drawn)
+
+
+def test_a_longest_side_asked_for_is_kept_and_the_backend_resizes(server: ChatServer, pdf: Path) -> None:
+    from documents_kit import sent_image
+
+    server.script = lambda n, body: Reply(body=completion(answer("markdown", body, True)))
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url, max_pixels=600_000)
+    document = vlm.parse_document(pdf, format="markdown", longest_side=1600)
+    assert document.ok and [max(p.image_size) for p in document.pages] == [1600, 1600]
+    for image in map(sent_image, server.requests):  # the client's budget still holds what is sent
+        assert image.width * image.height <= 600_000 and max(image.size) < 1600
+
+
 def test_documents_save_and_convert(server: ChatServer, pdf: Path, tmp_path: Path) -> None:
     import json
 
@@ -189,7 +227,8 @@ def test_a_page_olmocr_says_is_turned_is_sent_again_turned(server: ChatServer, p
         return Reply(body=completion(FRONT.format(valid="True", turn=0) + "The page, upright."))
 
     server.script = script
-    vlm = QwenVLM("allenai/olmOCR-2-7B-1025", backend="openai", base_url=server.url)
+    # a budget that holds olmOCR's 1288 px page (the default one, ~1 MP, has it rendered smaller)
+    vlm = QwenVLM("allenai/olmOCR-2-7B-1025", backend="openai", base_url=server.url, max_pixels=2_500_000)
     document = vlm.parse_document(pdf, pages=1)
     (page,) = document.pages
     assert len(server.requests) == 2 and page.ok and page.rotation == 90 and page.attempts == 2

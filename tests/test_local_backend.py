@@ -27,6 +27,7 @@ from qwen_vlm import (  # noqa: E402
     TextResult,
 )
 from qwen_vlm.geometry import smart_resize  # noqa: E402
+from qwen_vlm.image_refs import ImageRef  # noqa: E402
 from qwen_vlm.tiny import build_tiny_checkpoint, scripted  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -219,8 +220,12 @@ def test_temperature_samples(clients: dict[str, QwenVLM]) -> None:
 def test_lazy_loading(checkpoints: dict[str, Path]) -> None:
     vlm = QwenVLM(str(checkpoints["qwen3_vl"]), device="cpu", lazy=True)
     assert "not loaded" in repr(vlm.backend)
+    assert vlm.capabilities.pixel_budget is None  # the processor's bounds are not known yet
     vlm.caption(IMG, max_tokens=2)
     assert "loaded" in repr(vlm.backend) and "not loaded" not in repr(vlm.backend)
+    budget = vlm.capabilities.pixel_budget  # now they are, and they are what the processor resizes to
+    ref = ImageRef(None, _image=IMG, _size=IMG.size)
+    assert budget is not None and budget.fit(640, 300) == vlm.backend.input_size(ref)  # type: ignore[attr-defined]
 
 
 def test_dtype_and_attention_options(checkpoints: dict[str, Path]) -> None:

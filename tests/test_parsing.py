@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_vlm import parse
-from qwen_vlm.geometry import box_to_pixels, smart_resize
+from qwen_vlm.geometry import PixelBudget, box_to_pixels, smart_resize
 from qwen_vlm.models import FAMILIES
 from qwen_vlm.parsing import NoJSONError, find_fences, find_mentions, normalize_label, parse_json
 from qwen_vlm.tasks.classification import match_class, match_classes
@@ -163,6 +163,14 @@ def test_smart_resize_matches_qwen_vl_utils() -> None:
 def test_smart_resize_rejects_extreme_aspect() -> None:
     with pytest.raises(ValueError):
         smart_resize(10000, 10, factor=28, min_pixels=3136, max_pixels=12845056)
+
+
+def test_a_pixel_budget_fits_sizes_as_smart_resize_does() -> None:
+    budget = PixelBudget(32, 65_536, 600_000)
+    assert budget.fit(640, 480) == (640, 480)  # within bounds, multiples of 32: kept
+    expected = smart_resize(1600, 1248, factor=32, min_pixels=65_536, max_pixels=600_000)
+    assert budget.fit(1600, 1248) == expected and expected[0] * expected[1] <= 600_000
+    assert budget.fit(10000, 10) == (10000, 10)  # refused by the model: unchanged, sending says why
 
 
 def test_box_conversion_per_family() -> None:

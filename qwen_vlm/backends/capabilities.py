@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..geometry import PixelBudget
     from ..image_refs import ImageRef
     from .base import GenerationRequest, StreamChunk
 
@@ -45,6 +46,8 @@ class Capabilities:
             part of every result-store key. Never a key or a secret.
         input_size: ``image -> (width, height)``: the size the model will see an image at (its
             resize), for tasks whose prompt states it (``None``: unknown).
+        pixel_budget: The bounds every image is resized into, known without loading anything
+            (``None``: unknown). ``parse_document`` renders pages straight at a size within them.
     """
 
     accepts_urls: bool = False
@@ -58,6 +61,7 @@ class Capabilities:
     video_frames_sent: Callable[[Any], int] | None = None
     store_identity: Mapping[str, Any] = field(default_factory=dict)
     input_size: Callable[[ImageRef], tuple[int, int] | None] | None = None
+    pixel_budget: PixelBudget | None = None
 
 
 def capabilities_of(backend: Any) -> Capabilities:

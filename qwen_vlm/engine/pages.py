@@ -24,6 +24,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import ConfigurationError, QwenVLMError
+from ..geometry import PixelBudget
 from ..options import check_int
 from ..pdf import DocumentError, PdfFile, open_document, page_numbers
 from ..progress import progress_bar
@@ -99,27 +100,36 @@ class DocumentJob:
         """Pages in the whole document."""
         return self.opened.page_count if isinstance(self.opened, PdfFile) else 1
 
-    def render(self, number: int, longest_side: int, factor: int = 1) -> Image.Image:
+    def render(
+        self, number: int, longest_side: int, factor: int = 1, budget: PixelBudget | None = None
+    ) -> Image.Image:
         """Page ``number``'s image (see :func:`render_page`)."""
         assert self.opened is not None
-        return render_page(self.opened, number, longest_side, factor)
+        return render_page(self.opened, number, longest_side, factor, budget)
 
 
 def render_page(
-    opened: PdfFile | Image.Image, number: int, longest_side: int, factor: int = 1
+    opened: PdfFile | Image.Image,
+    number: int,
+    longest_side: int,
+    factor: int = 1,
+    budget: PixelBudget | None = None,
 ) -> Image.Image:
     """Page ``number``'s image (an image source is its own page 1, at its own size).
 
     A PDF page is rendered with its longest side ``longest_side`` rounded down to a multiple of
     ``factor`` (the model's pixels per visual token side), its other side padded with white up to a
-    multiple of it: the image is then sent as rendered, without a resize.
+    multiple of it: the image is then sent as rendered, without a resize. ``budget``: the backend's
+    pixel budget; a page larger than it is rendered smaller, at a size within it (not rendered large
+    and then resized: text drawn at its size is sharper, and nothing is done twice).
 
     Raises:
         DocumentError: The page cannot be rendered.
     """
     if not isinstance(opened, PdfFile):
         return opened
-    return opened.render(number, max(factor, longest_side - longest_side % factor), factor)
+    fit = budget.fit if budget is not None else None
+    return opened.render(number, max(factor, longest_side - longest_side % factor), factor, fit)
 
 
 def page_side(task: Task, longest_side: int | None) -> int:
@@ -169,12 +179,14 @@ def read_documents(
     model: str,
     warm: Callable[[Image.Image], Any] | None = None,
     factor: int = 1,
+    budget: PixelBudget | None = None,
 ) -> list[Document]:
     """Every page of every job read (rendering overlapping the reading); one Document per job, in order.
 
     ``warm``: called by the preparing thread with each page image, so that what a backend does to an
     image before sending it (the OpenAI-compatible backend resizes and encodes it once, then reuses it) is
     done ahead, while the workers wait for answers; a worker sends a page once its ``warm`` is done.
+    ``budget``: the backend's pixel budget, pages rendered within it (see :func:`render_page`).
     """
     side = page_side(task, longest_side)
     work = [(job, number) for job in jobs if job.error is None for number in job.numbers]
@@ -190,7 +202,7 @@ def read_documents(
                     if not ahead.wait_for_room():
                         break
                     try:
-                        image = job.render(number, side, factor)
+                        image = job.render(number, side, factor, budget)
                         warmed = preparing.submit(warm, image) if warm is not None else None
                         small = preparing.submit(thumbnail, image)  # after: a sender waits for warm only
                         item: Any = (job, number, image, (warmed, small), None)

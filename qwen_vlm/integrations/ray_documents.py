@@ -35,6 +35,7 @@ from typing import Any
 from ..client import QwenVLM
 from ..engine.pages import format_name, page_side, read_pages, render_page, resolve_format
 from ..errors import ConfigurationError, MissingDependencyError, QwenVLMError
+from ..geometry import PixelBudget
 from ..pdf import PdfFile, open_document, page_numbers
 from ..results import Document, Page
 from ..store.codec import decode, encode
@@ -100,8 +101,8 @@ def _page_types() -> dict[str, Any]:
 class _Renderer:
     """Documents (one per row) to pages (one per row, a PNG): runs as Ray CPU tasks."""
 
-    def __init__(self, column: str, pages: Any, side: int, factor: int) -> None:
-        self.column, self.pages, self.side, self.factor = column, pages, side, factor
+    def __init__(self, column: str, pages: Any, side: int, factor: int, budget: PixelBudget | None) -> None:
+        self.column, self.pages, self.side, self.factor, self.budget = column, pages, side, factor, budget
 
     def __call__(self, table: Any) -> Any:
         import pyarrow as pa
@@ -124,7 +125,7 @@ class _Renderer:
             for number in numbers:
                 entry: dict[str, Any] = {**common, "page": number, "page_count": count}
                 try:
-                    image = render_page(opened, number, self.side, self.factor)
+                    image = render_page(opened, number, self.side, self.factor, self.budget)
                     buffer = io.BytesIO()
                     image.save(buffer, format="PNG", compress_level=1)
                     entry[_IMAGE] = buffer.getvalue()
@@ -302,7 +303,8 @@ def parse_documents(
         format: The document format, as for ``parse_document`` (default: the model's own).
         pages: Which pages of each document (1-based; default all). A page a document does not have
             makes that document's row an error.
-        longest_side: Pixels of a rendered page's longest side (default: the format's).
+        longest_side: Pixels of a rendered page's longest side (default: the format's, lowered to fit
+            the client's pixel budget, as ``parse_document`` does).
         group: One row per document (default); ``False``: one row per page (``document``, ``page``...).
         batch_size: Pages per call of one actor.
         concurrency: Actors reading pages (or a ``(min, max)`` range); each holds one client.
@@ -345,8 +347,11 @@ def parse_documents(
     call_options = {k: v for k, v in calls.items() if v is not None}
     probe._settings(task, {}, dict(call_options))  # type: ignore[arg-type]  # checked here, not per actor
     resources = {k: v for k, v in (("num_gpus", num_gpus), ("num_cpus", num_cpus)) if v is not None}
+    budget = probe.capabilities.pixel_budget if longest_side is None else None  # as parse_document
     rendered = dataset.map_batches(
-        _Renderer(source_column, pages, side, probe.info.spec.factor), batch_size=1, batch_format="pyarrow"
+        _Renderer(source_column, pages, side, probe.info.spec.factor, budget),
+        batch_size=1,
+        batch_format="pyarrow",
     )
     read = rendered.map_batches(
         DocumentPagePredictor,

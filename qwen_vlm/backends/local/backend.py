@@ -137,7 +137,11 @@ class LocalBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """What this backend can do: groups, streams, confidences, the checkpoint's own frame sampler."""
+        """What this backend can do: groups, streams, confidences, the checkpoint's own frame sampler.
+
+        Its pixel budget is the processor's, known once the model is loaded (``None`` before).
+        """
+        runtime = self._runtime
         return Capabilities(
             image_groups=True,
             confidences=True,
@@ -145,6 +149,7 @@ class LocalBackend:
             sample_video=self.sample_video,
             store_identity=self.store_identity(),
             input_size=self.input_size,
+            pixel_budget=runtime.pixel_budget() if runtime is not None else None,
         )
 
     def input_size(self, ref: Any) -> tuple[int, int]:

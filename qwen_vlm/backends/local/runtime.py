@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...geometry import smart_resize
+from ...geometry import PixelBudget, smart_resize
 from ...models import ModelInfo
 
 __all__ = ["IMAGE_END", "Runtime"]
@@ -56,12 +56,17 @@ class Runtime:
 
     def seen_size(self, width: int, height: int) -> tuple[int, int]:
         """The ``(width, height)`` the processor resizes an image of this size to (its pixel bounds)."""
+        budget = self.pixel_budget()
+        return smart_resize(
+            width, height, factor=budget.factor, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels
+        )
+
+    def pixel_budget(self) -> PixelBudget:
+        """The processor's bounds (with this client's ``min_pixels``/``max_pixels``) and its factor."""
         processor = self.processor.image_processor
         size = {**dict(processor.size), **self.image_kwargs().get("size", {})}
         factor = self.patch_size() * int(getattr(processor, "merge_size", 2))
-        return smart_resize(
-            width, height, factor=factor, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"]
-        )
+        return PixelBudget(factor, int(size["shortest_edge"]), int(size["longest_edge"]))
 
     def patch_size(self) -> int:
         """Pixels per patch side of the image processor."""

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from ...errors import ConfigurationError, QwenVLMError
+from ...geometry import PixelBudget
 from ...models import Family
 from ..base import GenerationRequest, GenerationResponse, StreamChunk
 from ..capabilities import Capabilities
@@ -157,6 +158,9 @@ class OpenAICompatibleBackend:
             video_frames_sent=self.video_frames_sent,
             store_identity=self.store_identity(),
             input_size=self.input_size,
+            pixel_budget=PixelBudget(
+                self.info.spec.factor, self._requests.min_pixels, self._requests.max_pixels
+            ),
         )
 
     def input_size(self, ref: Any) -> tuple[int, int] | None:
