@@ -14,7 +14,7 @@ from typing import Any, overload
 from typing_extensions import Unpack
 
 from .engine.call import CallOptions
-from .engine.pages import plan_documents, read_documents, resolve_format
+from .engine.pages import page_side, plan_documents, read_documents, resolve_format
 from .errors import BatchError, ConfigurationError
 from .image_refs import ImageRef
 from .results import Document
@@ -53,6 +53,7 @@ def run_documents(
     if any(name in options for name in ("window", "window_overlap", "refine")):
         raise ConfigurationError("window= and refine= are for videos, not parse_document")
     client._settings(task, {}, options)  # every option checked before anything is read
+    page_side(task, longest_side)
     jobs = plan_documents(sources, single, pages)
     inner = {**options, "progress": False, "strict": False}
     backend = client.backend

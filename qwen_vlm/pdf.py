@@ -20,10 +20,13 @@ from PIL import Image
 from .errors import ConfigurationError, ImageError, MissingDependencyError
 from .images import is_image_input, load_image
 
-__all__ = ["DocumentError", "DocumentSource", "PdfFile", "open_document", "page_numbers"]
+__all__ = ["MAX_PAGE_PIXELS", "DocumentError", "DocumentSource", "PdfFile", "open_document", "page_numbers"]
 
 #: A PDF file's first bytes.
 PDF_MAGIC = b"%PDF-"
+#: Most pixels a page is rendered at: 4096 x 4096, what Qwen3-VL's processor takes at most by default
+#: (the most of any Qwen-VL model; every backend shrinks a larger image). A larger page is drawn smaller.
+MAX_PAGE_PIXELS = 4096 * 4096
 
 
 class DocumentError(ImageError):
@@ -119,8 +122,9 @@ def _fitted(
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """The size a page of ``page`` points is drawn at, and its bitmap's size (padded to ``multiple``).
 
-    The longest side is drawn at ``longest_side`` exactly. With ``fit``, a page it would shrink gets a
-    shorter longest side (a multiple of ``multiple``), the longest whose padded size ``fit`` keeps.
+    The longest side is drawn at ``longest_side`` exactly, unless the padded image would be larger than
+    :data:`MAX_PAGE_PIXELS` or than what ``fit`` keeps: then at the longest side (a multiple of
+    ``multiple``) whose padded image is within both.
     """
     width, height = page
     longest = max(width, height, 1e-6)
@@ -132,12 +136,12 @@ def _fitted(
             side if height > width else max(1, math.ceil(height * scale - 1e-9)),
         )
         padded = (-(-drawn[0] // multiple) * multiple, -(-drawn[1] // multiple) * multiple)
-        if fit is None or side <= multiple:
+        area = padded[0] * padded[1]
+        kept = fit(*padded) if fit is not None else padded
+        allowed = min(kept[0] * kept[1], MAX_PAGE_PIXELS)
+        if allowed >= area or side <= multiple:
             return drawn, padded
-        kept = fit(*padded)
-        if kept[0] * kept[1] >= padded[0] * padded[1]:
-            return drawn, padded
-        smaller = int(side * math.sqrt(kept[0] * kept[1] / (padded[0] * padded[1])))
+        smaller = int(side * math.sqrt(allowed / area))
         side = max(multiple, min(side - multiple, smaller - smaller % multiple))
 
 
@@ -146,7 +150,7 @@ DocumentSource = str | os.PathLike[str] | bytes | Image.Image
 
 
 def _name(source: Any) -> str:
-    if isinstance(source, (bytes, bytearray)):
+    if isinstance(source, bytes):
         return f"a PDF of {len(source)} bytes"
     text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     return repr(text if len(text) <= 120 else text[:117] + "...")
@@ -159,14 +163,20 @@ def open_document(source: Any, index: int | None = None) -> PdfFile | Image.Imag
         DocumentError: A file that is neither, a damaged or locked PDF, a missing file.
         ConfigurationError: A value of a type that cannot be a document.
     """
+    if isinstance(source, (bytearray, memoryview)):
+        source = bytes(source)
     name = _name(source)
-    if isinstance(source, (bytes, bytearray)):
-        if bytes(source[:1024]).lstrip().startswith(PDF_MAGIC):
-            return PdfFile(bytes(source), name, index)
+    if isinstance(source, bytes):
+        if source[:1024].lstrip().startswith(PDF_MAGIC):
+            return PdfFile(source, name, index)
+        if not source:
+            raise DocumentError("the bytes given are empty: neither a PDF nor an image", index)
         try:
-            return load_image(bytes(source), index)
+            return load_image(source, index)
         except ImageError:
-            raise DocumentError(f"{name} are neither a PDF nor an image", index) from None
+            raise DocumentError(
+                f"the {len(source)} bytes given are neither a PDF nor an image", index
+            ) from None
     if isinstance(source, (str, os.PathLike)) and not str(source).lower().startswith(("http://", "https://")):
         path = Path(source).expanduser()
         if not path.is_file():

@@ -171,9 +171,13 @@ def test_bad_documents_are_typed_errors_before_any_request(
         (locked, "password"),
         (tmp_path / "gone.pdf", "not found"),
         (b"%PDF-1.4 garbage", "damaged PDF"),
+        (b"", "the bytes given are empty"),
+        (bytearray(b"not a document"), "the 14 bytes given are neither a PDF nor an image"),
     ]:
         with pytest.raises(DocumentError, match=message):
             vlm.parse_document(source)
+    with pytest.raises(ConfigurationError, match="longest_side must be at most 8192"):
+        vlm.parse_document(pdf, longest_side=99_999)  # refused, not a 30 GB bitmap
     with pytest.raises(ConfigurationError, match="page 3 is out of range"):
         vlm.parse_document(pdf, pages=[1, 3])
     with pytest.raises(ConfigurationError, match="unknown document format"):
@@ -185,6 +189,29 @@ def test_bad_documents_are_typed_errors_before_any_request(
     server.script = lambda n, body: Reply(body=completion(answer("qwenvl-html", body, True)))
     good, bad = vlm.parse_document([pdf, damaged])
     assert good.ok and len(good.pages) == 2 and not bad.ok and "damaged" in (bad.error or "")
+
+
+def test_pdf_bytes_in_any_bytes_like_form_are_read(server: ChatServer, pdf: Path) -> None:
+    server.script = lambda n, body: Reply(body=completion(answer("markdown", body, True)))
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url)
+    data = pdf.read_bytes()
+    for source in (data, bytearray(data), memoryview(data)):
+        document = vlm.parse_document(source, format="markdown", pages=1)
+        assert document.ok and document.page_count == 2 and "A Study of Boxes" in document.markdown
+
+
+def test_a_huge_longest_side_is_drawn_within_the_most_pixels_a_model_takes(
+    server: ChatServer, pdf: Path
+) -> None:
+    from qwen_vlm.pdf import MAX_PAGE_PIXELS
+
+    server.script = lambda n, body: Reply(body=completion(answer("markdown", body, True)))
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url)
+    document = vlm.parse_document(pdf, format="markdown", pages=1, longest_side=8192)
+    (page,) = document.pages
+    width, height = page.image_size
+    assert page.ok and width * height <= MAX_PAGE_PIXELS and height % 32 == 0
+    assert (width + 32) * (height + 32) > MAX_PAGE_PIXELS  # as large as allowed, within a step
 
 
 def _encrypt(source: Path, target: Path) -> None:

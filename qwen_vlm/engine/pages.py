@@ -26,7 +26,7 @@ from PIL import Image
 from ..errors import ConfigurationError, QwenVLMError
 from ..geometry import PixelBudget
 from ..options import check_int
-from ..pdf import DocumentError, PdfFile, open_document, page_numbers
+from ..pdf import MAX_PAGE_PIXELS, DocumentError, PdfFile, open_document, page_numbers
 from ..progress import progress_bar
 from ..results import Document, Page
 from ..tasks import Task, get_task
@@ -35,6 +35,7 @@ from .ahead import RenderAhead, in_background
 
 __all__ = [
     "DEFAULT_LONGEST_SIDE",
+    "MAX_LONGEST_SIDE",
     "DocumentJob",
     "format_name",
     "page_side",
@@ -50,6 +51,8 @@ __all__ = [
 DEFAULT_LONGEST_SIDE = {"olmocr": 1288, "markdown": 1288}
 #: Longest side for other formats.
 LONGEST_SIDE = 1600
+#: Largest ``longest_side=`` taken (a long, narrow page at 8192 x 2048 is ``MAX_PAGE_PIXELS``).
+MAX_LONGEST_SIDE = 8192
 #: Most times a page is turned and asked again.
 MAX_ROTATIONS = 3
 #: Temperature of the one retry of a page whose answer looped.
@@ -136,11 +139,16 @@ def page_side(task: Task, longest_side: int | None) -> int:
     """The longest side pages are rendered at: ``longest_side`` or the format's default.
 
     Raises:
-        ConfigurationError: A ``longest_side`` that is not a positive int.
+        ConfigurationError: A ``longest_side`` that is not a positive int, or over
+            :data:`MAX_LONGEST_SIDE`.
     """
-    return check_int("longest_side", longest_side) or DEFAULT_LONGEST_SIDE.get(
-        format_name(task), LONGEST_SIDE
-    )
+    side = check_int("longest_side", longest_side)
+    if side is not None and side > MAX_LONGEST_SIDE:
+        raise ConfigurationError(
+            f"longest_side must be at most {MAX_LONGEST_SIDE} pixels, got {side} (no Qwen-VL model "
+            f"takes more than {MAX_PAGE_PIXELS:,} pixels a page; larger pages are drawn within that)"
+        )
+    return side or DEFAULT_LONGEST_SIDE.get(format_name(task), LONGEST_SIDE)
 
 
 def plan_documents(sources: Sequence[Any], single: bool, pages: Any) -> list[DocumentJob]:
