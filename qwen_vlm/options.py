@@ -33,13 +33,17 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_int(name: str, value: Any, *, minimum: int = 1, optional: bool = True) -> int | None:
-    """An integer (not a bool) of at least ``minimum``; ``None`` allowed when ``optional``."""
+def check_int(
+    name: str, value: Any, *, minimum: int = 1, optional: bool = True, maximum: int | None = None
+) -> int | None:
+    """An integer (not a bool) from ``minimum`` up to ``maximum``; ``None`` allowed when ``optional``."""
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ConfigurationError(f"{name} must be {what}, got {_shown(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum:,}, got {value:,}")
     return int(value)
 
 

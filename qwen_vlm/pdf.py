@@ -173,10 +173,8 @@ def open_document(source: Any, index: int | None = None) -> PdfFile | Image.Imag
             raise DocumentError("the bytes given are empty: neither a PDF nor an image", index)
         try:
             return load_image(source, index)
-        except ImageError:
-            raise DocumentError(
-                f"the {len(source)} bytes given are neither a PDF nor an image", index
-            ) from None
+        except ImageError as exc:
+            raise _not_a_document(f"the {len(source)} bytes given are", exc, index) from None
     if isinstance(source, (str, os.PathLike)) and not str(source).lower().startswith(("http://", "https://")):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -188,8 +186,8 @@ def open_document(source: Any, index: int | None = None) -> PdfFile | Image.Imag
             return PdfFile(path.read_bytes(), name, index)
         try:
             return load_image(path, index)
-        except ImageError:
-            raise DocumentError(f"{name} is neither a PDF nor an image", index) from None
+        except ImageError as exc:
+            raise _not_a_document(f"{name} is", exc, index) from None
     if is_image_input(source):
         try:
             return load_image(source, index)
@@ -198,6 +196,13 @@ def open_document(source: Any, index: int | None = None) -> PdfFile | Image.Imag
     raise ConfigurationError(
         f"parse_document takes a PDF (a path or bytes) or an image, got {type(source).__name__}"
     )
+
+
+def _not_a_document(subject: str, exc: ImageError, index: int | None) -> DocumentError:
+    """Not a PDF, and not an image either: why (an image too large or truncated says so)."""
+    if "not an image PIL can read" in exc.reason:
+        return DocumentError(f"{subject} neither a PDF nor an image", index)
+    return DocumentError(f"{subject} not a PDF, and not a readable image: {exc.reason}", index)
 
 
 def page_numbers(pages: Any, count: int, name: str) -> list[int]:

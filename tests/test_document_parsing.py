@@ -173,6 +173,7 @@ def test_bad_documents_are_typed_errors_before_any_request(
         (b"%PDF-1.4 garbage", "damaged PDF"),
         (b"", "the bytes given are empty"),
         (bytearray(b"not a document"), "the 14 bytes given are neither a PDF nor an image"),
+        (_bomb(60_000, 60_000), "not a readable image: .*too large to decode safely"),  # says why
     ]:
         with pytest.raises(DocumentError, match=message):
             vlm.parse_document(source)
@@ -212,6 +213,19 @@ def test_a_huge_longest_side_is_drawn_within_the_most_pixels_a_model_takes(
     width, height = page.image_size
     assert page.ok and width * height <= MAX_PAGE_PIXELS and height % 32 == 0
     assert (width + 32) * (height + 32) > MAX_PAGE_PIXELS  # as large as allowed, within a step
+
+
+def _bomb(width: int, height: int) -> bytes:
+    """A PNG of a few hundred bytes whose header claims ``width`` x ``height`` pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width * 3 + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
 def _encrypt(source: Path, target: Path) -> None:

@@ -286,6 +286,12 @@ OPTION_CASES: list[Case] = [
         ConfigurationError,
         r"max_pixels must be a positive integer",
     ),
+    (  # every image upscaled to 10 GP (40 GB) would take the machine down
+        "min_pixels-absurd",
+        _remote(min_pixels=10**10),
+        ConfigurationError,
+        r"min_pixels must be at most 268,435,456, got 10,000,000,000",
+    ),
     ("app_name-int", _remote(app_name=5), ConfigurationError, r"app_name must be a non-empty string"),
     ("backend-unknown", lambda t: QwenVLM("x", backend="gpu"), ConfigurationError, r"unknown backend 'gpu'"),
     (
@@ -413,6 +419,12 @@ def _bad_config(tmp: Path) -> Path:
 
 
 LOCAL_CASES: list[Case] = [
+    (  # checked before anything is imported or loaded
+        "max_pixels-absurd",
+        _local("Qwen/Qwen3-VL-2B-Instruct", max_pixels=10**12),
+        ConfigurationError,
+        r"max_pixels must be at most 268,435,456",
+    ),
     (
         "model-missing-abs",
         _local("/tmp/no_such_dir_qv"),

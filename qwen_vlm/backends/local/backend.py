@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ...errors import ConfigurationError, OutOfMemoryError, QwenVLMError
+from ...images import MAX_IMAGE_PIXELS
 from ...models import FAMILIES, REGISTRY, Family, ModelInfo, resolve_model
 from ...options import (
     check_bool,
@@ -319,8 +320,8 @@ def _check_options(options: dict[str, Any]) -> tuple[str, str | None]:
         check_mapping("device_map", options["device_map"])
     check_str("dtype", options["dtype"], optional=False)
     check_bool("lazy", options["lazy"], optional=False)
-    check_int("min_pixels", options["min_pixels"])
-    check_int("max_pixels", options["max_pixels"])
+    for name in ("min_pixels", "max_pixels"):  # past the input guard: gigabytes an image, no model takes it
+        check_int(name, options[name], maximum=MAX_IMAGE_PIXELS)
     adapter = check_path_or_str("adapter", options["adapter"])
     check_bool("local_files_only", options["local_files_only"])
     check_callable_or_mapping("generate_kwargs", options["generate_kwargs"])

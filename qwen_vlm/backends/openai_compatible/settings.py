@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from ...errors import ConfigurationError
+from ...images import MAX_IMAGE_PIXELS
 from ...models import Family, ModelInfo, resolve_model
 from ...options import check_bool, check_choice, check_int, check_mapping, check_number, check_str, check_url
 from .request import PRIVACY
@@ -28,8 +29,9 @@ def check_options(options: dict[str, Any]) -> None:
     check_int("max_concurrent_requests", options["max_concurrent_requests"], optional=False)
     check_number("timeout", options["timeout"], exclusive_minimum=True, optional=False)
     check_int("max_retries", options["max_retries"], minimum=0, optional=False)
-    for name in ("max_pixels", "min_pixels", "max_images_per_request"):
-        check_int(name, options[name])
+    for name in ("max_pixels", "min_pixels"):  # past the input guard: gigabytes an image, no model takes it
+        check_int(name, options[name], maximum=MAX_IMAGE_PIXELS)
+    check_int("max_images_per_request", options["max_images_per_request"])
     check_mapping("provider_options", options["provider_options"])
     check_mapping("extra_body", options["extra_body"])
     check_number("retry_base_delay", options["retry_base_delay"], optional=False)
