@@ -215,6 +215,22 @@ def test_a_huge_longest_side_is_drawn_within_the_most_pixels_a_model_takes(
     assert (width + 32) * (height + 32) > MAX_PAGE_PIXELS  # as large as allowed, within a step
 
 
+def test_no_more_page_threads_than_pages(server: ChatServer, pdf: Path) -> None:
+    """A huge max_concurrent_requests does not start a thread per slot: one per page at most."""
+    import threading
+
+    seen: list[int] = []
+
+    def script(n: int, body: dict[str, Any]) -> Reply:
+        seen.append(sum(t.name.startswith("qwen-vlm-page-") for t in threading.enumerate()))
+        return Reply(body=completion(answer("markdown", body, True)))
+
+    server.script = script
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url, max_concurrent_requests=100_000)
+    document = vlm.parse_document(pdf, format="markdown")
+    assert document.ok and len(seen) == 2 and max(seen) <= 2
+
+
 def _bomb(width: int, height: int) -> bytes:
     """A PNG of a few hundred bytes whose header claims ``width`` x ``height`` pixels."""
     import struct

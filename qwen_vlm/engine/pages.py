@@ -198,6 +198,7 @@ def read_documents(
     """
     side = page_side(task, longest_side)
     work = [(job, number) for job in jobs if job.error is None for number in job.numbers]
+    workers = max(1, min(workers, -(-len(work) // batch)))  # no thread without a page to read
     ahead = RenderAhead(workers * batch)
     bar = progress_bar(len(work), progress, f"parse_document ({format_name(task)})")
     failure: list[BaseException] = []
