@@ -22,7 +22,7 @@ from .images import is_image_input, load_image
 
 __all__ = ["MAX_PAGE_PIXELS", "DocumentError", "DocumentSource", "PdfFile", "open_document", "page_numbers"]
 
-#: A PDF file's first bytes.
+#: A PDF file's header; readers look for it anywhere in the first 1024 bytes (junk may come first).
 PDF_MAGIC = b"%PDF-"
 #: Most pixels a page is rendered at: 4096 x 4096, what Qwen3-VL's processor takes at most by default
 #: (the most of any Qwen-VL model; every backend shrinks a larger image). A larger page is drawn smaller.
@@ -167,7 +167,7 @@ def open_document(source: Any, index: int | None = None) -> PdfFile | Image.Imag
         source = bytes(source)
     name = _name(source)
     if isinstance(source, bytes):
-        if source[:1024].lstrip().startswith(PDF_MAGIC):
+        if PDF_MAGIC in source[:1024]:
             return PdfFile(source, name, index)
         if not source:
             raise DocumentError("the bytes given are empty: neither a PDF nor an image", index)
@@ -182,7 +182,7 @@ def open_document(source: Any, index: int | None = None) -> PdfFile | Image.Imag
             raise DocumentError(missing, index)
         with open(path, "rb") as handle:
             head = handle.read(1024)
-        if head.lstrip().startswith(PDF_MAGIC):
+        if PDF_MAGIC in head:
             return PdfFile(path.read_bytes(), name, index)
         try:
             return load_image(path, index)

@@ -192,11 +192,12 @@ def test_bad_documents_are_typed_errors_before_any_request(
     assert good.ok and len(good.pages) == 2 and not bad.ok and "damaged" in (bad.error or "")
 
 
-def test_pdf_bytes_in_any_bytes_like_form_are_read(server: ChatServer, pdf: Path) -> None:
+def test_pdf_bytes_in_any_bytes_like_form_or_after_junk_are_read(server: ChatServer, pdf: Path) -> None:
     server.script = lambda n, body: Reply(body=completion(answer("markdown", body, True)))
     vlm = QwenVLM(Q3, backend="openai", base_url=server.url)
     data = pdf.read_bytes()
-    for source in (data, bytearray(data), memoryview(data)):
+    junk = b"\xef\xbb\xbfJUNK\r\n" + data  # junk before the header: readers find it in the first 1 KB
+    for source in (data, bytearray(data), memoryview(data), junk):
         document = vlm.parse_document(source, format="markdown", pages=1)
         assert document.ok and document.page_count == 2 and "A Study of Boxes" in document.markdown
 
