@@ -9,8 +9,8 @@ then renders the next turn's pages in one go, in the quiet middle of the turn. I
 OS priority (:func:`in_background`), so when it does overlap a send it gives way.
 
 On a 2-core machine, with 50 pages and 8 in flight against a server answering in 500 ms
-(``benchmarks/bench_documents.py``), the two together took the run from 3.59 s to 3.57 s (the bare
-openai SDK sending pre-encoded pages: 3.55 s).
+(``benchmarks/bench_documents.py``), the two together took the run from 3.59 s to 3.57 s side by side
+(the bare openai SDK sending pre-encoded pages: 3.55 s).
 """
 
 from __future__ import annotations
