@@ -219,6 +219,9 @@ def test_window_misuse_is_refused(server: ChatServer, long_video: Path, tmp_path
         vlm.stream("ask", Video(long_video), question="x", window=10)
     with pytest.raises(ConfigurationError, match="window_overlap= needs window="):
         vlm.ask(Video(long_video), "x", window_overlap=3)
+    with pytest.raises(ConfigurationError, match="fewer than the 2 frames"):  # not millions of windows
+        vlm.ask(Video(long_video, fps=2), "x", window=1e-6)
+    assert server.requests == []
     # in a list, a video that cannot be read is that video's failure; the others are windowed
     good, bad = vlm.locate_events(
         [Video(long_video, fps=0.2), Video(tmp_path / "gone.mp4")], ["door opens"], window=60

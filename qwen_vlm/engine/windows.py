@@ -196,6 +196,11 @@ def _parts(item: Any, settings: WindowSettings, index: int | None) -> list[tuple
             raise
         return None
     window = item.max_frames / item.fps if settings.window == "auto" else float(settings.window)  # type: ignore[arg-type]
+    if window < 2 / item.fps:  # a window of a millionth of a second made millions of windows
+        raise ConfigurationError(
+            f"window={window:g} s holds fewer than the 2 frames a video request needs at fps={item.fps:g}; "
+            f"use window={2 / item.fps:g} or more"
+        )
     overlap = settings.overlap if settings.overlap is not None else window / 10
     if overlap >= window:
         raise ConfigurationError(f"window_overlap={overlap:g} must be shorter than the window ({window:g} s)")
