@@ -138,6 +138,35 @@ def test_a_longest_side_asked_for_is_kept_and_the_backend_resizes(server: ChatSe
         assert image.width * image.height <= 600_000 and max(image.size) < 1600
 
 
+def test_the_async_client_reads_documents_without_blocking_its_loop(server: ChatServer, pdf: Path) -> None:
+    import asyncio
+
+    from qwen_vlm import AsyncQwenVLM
+
+    server.script = lambda n, body: Reply(body=completion(answer("qwenvl-html", body, True)), delay=0.2)
+
+    async def main() -> tuple[Any, int]:
+        vlm = AsyncQwenVLM(Q3, backend="openai", base_url=server.url, max_pixels=2_500_000)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        documents = await vlm.parse_document([pdf, b"not a document"])
+        ticker.cancel()
+        return documents, ticks
+
+    (good, bad), ticks = asyncio.run(main())
+    assert good.ok and good.markdown == EXPECTED and [p.number for p in good.pages] == [1, 2]
+    assert all(b.bbox is not None for p in good.pages for b in p.blocks)
+    assert not bad.ok and "neither a PDF nor an image" in (bad.error or "")
+    assert len(server.requests) == 2 and ticks >= 10  # the loop kept running while pages were read
+
+
 def test_documents_save_and_convert(server: ChatServer, pdf: Path, tmp_path: Path) -> None:
     import json
 
