@@ -167,6 +167,53 @@ def test_the_async_client_reads_documents_without_blocking_its_loop(server: Chat
     assert len(server.requests) == 2 and ticks >= 10  # the loop kept running while pages were read
 
 
+def test_a_format_of_your_own_is_a_task_like_any_other(server: ChatServer, pdf: Path) -> None:
+    """A DocumentFormat subclass: its prompt sent, its answers read into boxed blocks; by object or name."""
+    from documents_kit import model_box, page_number, sent_image
+
+    from qwen_vlm import register_task
+    from qwen_vlm.tasks.document_formats import RawBlock
+    from qwen_vlm.tasks.documents import DocumentFormat
+
+    class Lines(DocumentFormat):
+        """One element a line: ``category | x0 y0 x1 y1 | text``."""
+
+        name = "document-lines"
+        format = "lines"
+
+        def prompt(self, params: Any) -> str:
+            return "One element a line: category | box | text."
+
+        def blocks(self, answer: Any) -> tuple[list[RawBlock], dict[str, Any]]:
+            rows = [line.split(" | ", 2) for line in answer.text.splitlines() if line.strip()]
+            return [RawBlock(c, t, tuple(float(v) for v in b.split())) for c, b, t in rows], {}  # type: ignore[arg-type]
+
+    def reply(n: int, body: dict[str, Any]) -> Reply:
+        image = sent_image(body)
+        lines = [
+            f"{e.category} | {' '.join(map(str, model_box(e, image.size, True)))} | {e.text}"
+            for e in PAGES[page_number(image) - 1]
+        ]
+        return Reply(body=completion("\n".join(lines)))
+
+    server.script = reply
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url, max_pixels=2_500_000)
+    by_object = vlm.parse_document(pdf, format=Lines())
+    register_task(Lines, replace=True)
+    by_name = vlm.parse_document(pdf, format="document-lines")
+    assert by_object.ok and by_object.format == "lines" and by_name.to_dict() == by_object.to_dict()
+    sent = server.requests[0]["messages"][-1]["content"]
+    assert any(part.get("text") == "One element a line: category | box | text." for part in sent)
+    for page, elements in zip(by_object.pages, PAGES, strict=True):
+        picture = rendered(pdf, page.number, max(page.image_size))
+        assert [b.category for b in page.blocks] == [e.category for e in elements]
+        for block, element in zip(page.blocks, elements, strict=True):
+            drawn = drawn_box(picture, element.grey)
+            assert block.bbox is not None
+            assert all(abs(a - b) <= 2 for a, b in zip(block.bbox, drawn, strict=True)), (block, drawn)
+    assert "Journal of Tests" not in by_object.markdown and "A Study of Boxes" in by_object.markdown
+
+
 def test_documents_save_and_convert(server: ChatServer, pdf: Path, tmp_path: Path) -> None:
     import json
 
