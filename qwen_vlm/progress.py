@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["progress_bar"]
 
 
-def progress_bar(total: int, progress: bool | None, desc: str) -> Any:
+def progress_bar(total: int, progress: bool | None, desc: str, unit: str = "img") -> Any:
     """A tqdm bar for a batch, or ``None``.
 
     Shown when asked, or by default for batches in notebooks and terminals; a widget in Jupyter when
@@ -28,4 +28,4 @@ def progress_bar(total: int, progress: bool | None, desc: str) -> Any:
     else:
         # Text bar: tqdm.auto without ipywidgets warns "IProgress not found" in every notebook.
         from tqdm.std import tqdm  # type: ignore[import-untyped]
-    return tqdm(total=total, desc=desc, unit="img")
+    return tqdm(total=total, desc=desc, unit=unit)

@@ -214,6 +214,17 @@ def test_a_format_of_your_own_is_a_task_like_any_other(server: ChatServer, pdf: 
     assert "Journal of Tests" not in by_object.markdown and "A Study of Boxes" in by_object.markdown
 
 
+def test_a_progress_bar_counts_pages(
+    server: ChatServer, pdf: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.script = lambda n, body: Reply(body=completion(answer("markdown", body, True)))
+    vlm = QwenVLM(Q3, backend="openai", base_url=server.url)
+    vlm.parse_document(pdf, format="markdown", progress=True)
+    shown = capsys.readouterr().err
+    assert "parse_document (markdown)" in shown and "2/2" in shown
+    assert "page/s" in shown or "s/page" in shown  # counted in pages, not images
+
+
 def test_documents_save_and_convert(server: ChatServer, pdf: Path, tmp_path: Path) -> None:
     import json
 

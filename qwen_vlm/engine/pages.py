@@ -200,7 +200,7 @@ def read_documents(
     work = [(job, number) for job in jobs if job.error is None for number in job.numbers]
     workers = max(1, min(workers, -(-len(work) // batch)))  # no thread without a page to read
     ahead = RenderAhead(workers * batch)
-    bar = progress_bar(len(work), progress, f"parse_document ({format_name(task)})")
+    bar = progress_bar(len(work), progress, f"parse_document ({format_name(task)})", unit="page")
     failure: list[BaseException] = []
 
     def render() -> None:
