@@ -156,13 +156,15 @@ def test_malformed_calls_fail_that_result_only() -> None:
         call("left_click", coordinate="here"),  # not a coordinate
         # cut off at the token limit, the call still complete enough to read:
         '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [5, 5]',
+        call("left_click", coordinate=[True, False]),  # JSON booleans are not positions (were 1 and 0)
     ]
     vlm = QwenVLM(backend=FakeBackend(answers))
     results = vlm.act([Image.new("RGB", (1000, 1000))] * len(answers), "go")
-    assert [r.ok for r in results] == [True, False, False, False, False, False, True]
+    assert [r.ok for r in results] == [True, False, False, False, False, False, True, False]
     reasons = [r.error or "" for r in results]
     assert "no tool call" in reasons[1] and "unknown action 'fly'" in reasons[2]
     assert "outside the 1000x1000 screen" in reasons[3] and "needs text" in reasons[4]
+    assert "must be two numbers, got [True, False]" in reasons[7]
     assert all(r.text == a for r, a in zip(results, answers, strict=True))  # the answer is kept
 
 

@@ -86,6 +86,8 @@ def _on_screen(answer: Answer, value: Any, what: str) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise OutputParseError(f"{what} must be [x, y], got {value!r}", answer.text)
     try:
+        if any(isinstance(v, bool) for v in value):  # true/false are not positions
+            raise TypeError
         x, y = float(value[0]), float(value[1])
     except (TypeError, ValueError):
         raise OutputParseError(f"{what} must be two numbers, got {value!r}", answer.text) from None
