@@ -225,6 +225,22 @@ def test_a_progress_bar_counts_pages(
     assert "page/s" in shown or "s/page" in shown  # counted in pages, not images
 
 
+@pytest.mark.parametrize(
+    "bbox", ["[true, 0, 100, 100]", "[1e400, 0, 100, 100]", '["nan", 0, 1, 1]', "[0, 0, 1e9, 1e9]"]
+)
+def test_a_block_with_a_box_no_model_would_write_keeps_its_text(
+    server: ChatServer, pdf: Path, bbox: str
+) -> None:
+    """One unusable box drops that box only: the page and its text stay (it failed the page, or read 1, 0)."""
+    good = '{"bbox": [10, 10, 200, 60], "category": "Title", "text": "Kept"}'
+    bad = '{"bbox": ' + bbox + ', "category": "Text", "text": "Also kept"}'
+    server.script = lambda n, body: Reply(body=completion(f"[{good}, {bad}]"))
+    vlm = QwenVLM("rednote-hilab/dots.ocr", backend="openai", base_url=server.url)
+    (page,) = vlm.parse_document(pdf, pages=1).pages
+    assert page.ok and [b.text for b in page.blocks] == ["Kept", "Also kept"]
+    assert page.blocks[0].bbox is not None and page.blocks[1].bbox is None
+
+
 def test_documents_save_and_convert(server: ChatServer, pdf: Path, tmp_path: Path) -> None:
     import json
 

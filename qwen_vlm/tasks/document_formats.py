@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import MissingDependencyError
 from ..parsing import strip_fences
+from .coordinates import numbers_of
 
 __all__ = ["RawBlock", "dots_blocks", "front_matter", "html_blocks", "latex_table_html", "markdown_blocks"]
 
@@ -65,14 +66,11 @@ CATEGORY_NAMES = {
 
 
 def _box(value: Any) -> tuple[float, float, float, float] | None:
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    if not isinstance(value, (list, tuple)) or len(value) != 4:
+    """Four coordinates read as ``detect`` reads them, or ``None`` (the block keeps its text, boxless)."""
+    nums = numbers_of(list(value) if isinstance(value, tuple) else value, 4)
+    if nums is None:
         return None
-    try:
-        x0, y0, x1, y1 = (float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
+    x0, y0, x1, y1 = nums
     return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
