@@ -18,6 +18,7 @@ __all__ = [
     "LABEL_KEYS",
     "POINT_KEYS",
     "TEXT_KEYS",
+    "coordinate_of",
     "cut_off",
     "default_input_size",
     "in_frame",
@@ -92,7 +93,7 @@ def to_pixels(
     return point_to_pixels((nums[0], nums[1]), spec.coordinates, image_size, seen)
 
 
-def _number(value: Any) -> float | None:
+def coordinate_of(value: Any) -> float | None:
     """A finite coordinate of sane magnitude, from a number or numeric string; ``None`` otherwise."""
     if isinstance(value, bool):
         return None
@@ -103,7 +104,7 @@ def _number(value: Any) -> float | None:
     if isinstance(value, str):
         text = value.strip()
         if _NUMBER_TEXT.fullmatch(text):
-            return _number(float(text))
+            return coordinate_of(float(text))
     return None
 
 
@@ -136,7 +137,7 @@ def numbers_of(value: Any, count: int) -> tuple[float, ...] | None:
         flat.extend(v if isinstance(v, (list, tuple)) else [v])
     if len(flat) != count:
         return None
-    nums = [_number(v) for v in flat]
+    nums = [coordinate_of(v) for v in flat]
     if any(n is None for n in nums):
         return None
     return tuple(n for n in nums if n is not None)

@@ -67,7 +67,7 @@ CATEGORY_NAMES = {
 
 def _box(value: Any) -> tuple[float, float, float, float] | None:
     """Four coordinates read as ``detect`` reads them, or ``None`` (the block keeps its text, boxless)."""
-    nums = numbers_of(list(value) if isinstance(value, tuple) else value, 4)
+    nums = numbers_of(value, 4)
     if nums is None:
         return None
     x0, y0, x1, y1 = nums

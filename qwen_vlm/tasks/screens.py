@@ -17,6 +17,7 @@ from ..results import Action, Point, Result, Target
 from .base import Answer, Frame
 from .computer_use import system_message
 from .confidence import with_confidences
+from .coordinates import coordinate_of
 from .grounding import parse_boxes
 from .params import BuiltinTask, check_text
 
@@ -85,12 +86,9 @@ def _on_screen(answer: Answer, value: Any, what: str) -> tuple[float, float]:
     """A coordinate the model wrote, checked to be on its screen, in pixels of the screenshot."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise OutputParseError(f"{what} must be [x, y], got {value!r}", answer.text)
-    try:
-        if any(isinstance(v, bool) for v in value):  # true/false are not positions
-            raise TypeError
-        x, y = float(value[0]), float(value[1])
-    except (TypeError, ValueError):
-        raise OutputParseError(f"{what} must be two numbers, got {value!r}", answer.text) from None
+    x, y = coordinate_of(value[0]), coordinate_of(value[1])  # as detect reads them: no true/false
+    if x is None or y is None:
+        raise OutputParseError(f"{what} must be two numbers, got {value!r}", answer.text)
     info, size = answer.info, answer.image_size
     if info is None or size is None:
         raise OutputParseError("the screenshot's size is unknown", answer.text)
